@@ -1,0 +1,171 @@
+"""Measure a demo-sized curriculum round (issue #6 item 7): roll a policy out on world train tasks,
+seed a round with its failures, then report each filter's pass share, the policy's (and the
+oracle's) success on kept tasks, their diversity, and the ORM's accuracy against ground truth."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from typing import Any
+
+import torch
+from django.contrib.auth import get_user_model
+
+from apps.curriculum.models import Task
+from apps.curriculum.round import FILTERS, run_curriculum_round
+from apps.rollouts.models import Trajectory
+from apps.runs.models import Phase, Run
+from trainer.config import RunConfig, preset
+from trainer.curriculum_embed import normalize_intent
+from trainer.env import EpisodeLimits
+
+LIMITS = EpisodeLimits(max_steps=6, screenshots=False, settle_ms=500, episode_timeout_s=90)
+MAX_NEW_TOKENS = 24  # the demo actor's actions are short; this bounds CPU time per step
+
+
+async def _episodes(world_url: str, tasks: list[Task], policy_for, chromium: str) -> list[Any]:
+    from sandbox.client import WorldClient
+    from trainer.browser import BrowserPool
+    from trainer.webarena import resolve_placeholders
+
+    results = []
+    with WorldClient(world_url) as world:
+        urls = world.site_urls(0)
+        storage, origins = world.storage_state(0), world.allowed_origins(0)
+        async with BrowserPool(contexts=1, executable_path=chromium) as pool:
+            for task in tasks:
+                world.reset(0)
+                config = resolve_placeholders(task.config, urls)
+                result = await pool.run_episode(
+                    config, policy_for(config), limits=LIMITS,
+                    allowed_origins=origins, storage_state=storage,
+                )  # fmt: skip
+                results.append(result)
+    return results
+
+
+def rollouts(world_url: str, tasks: list[Task], policy_for, chromium: str) -> list[Any]:
+    return asyncio.run(_episodes(world_url, tasks, policy_for, chromium))
+
+
+def orm_accuracy(orm_dir: str, tasks: list[Task], results: list[Any], max_seq_len: int) -> dict:
+    """[P(YES) >= 0.5] of the ORM (§4) against the ground-truth score, over episodes with one."""
+    from trainer.orm import classification_metrics, orm_scores
+    from trainer.prompts import build_orm_prompt
+
+    prompts, labels = [], []
+    for task, result in zip(tasks, results, strict=True):
+        if result.score is None:
+            continue
+        responses = [s.response for s in result.steps]
+        prompts.append(build_orm_prompt(task.intent, responses, result.last_html))
+        labels.append(result.score >= 1.0)
+    if not prompts:
+        return {"n": 0}
+    probs = orm_scores(orm_dir, prompts, max_seq_len=max_seq_len, device="cpu")
+    return {"n": len(prompts), "positives": sum(labels), **classification_metrics(probs, labels)}
+
+
+def _rate(results: list[Any]) -> float | None:
+    scored = [r.score for r in results if r.score is not None]
+    return round(sum(s >= 1.0 for s in scored) / len(scored), 3) if scored else None
+
+
+def measure(
+    *,
+    actor: str,
+    critic: str | None,
+    orm: str | None,
+    seeds: int,
+    cap: int,
+    world_url: str,
+    chromium: str,
+    seed: int = 0,
+) -> dict:
+    from sandbox.oracle import oracle_policy
+    from trainer.critic import Critic
+    from trainer.generation import Decoding, HFGenerator
+    from trainer.phase import policy_from_generator
+
+    config = preset("demo-cpu").with_overrides(
+        [f"curriculum.tasks_per_phase={cap}", "curriculum.approval=auto", f"seed={seed}"]
+    )
+    cfg: RunConfig = config
+    owner, _ = get_user_model().objects.get_or_create(username="curriculum-measure")
+    run = Run.objects.create(owner=owner, name=f"curriculum measure {time.time():.0f}",
+                             config=cfg.to_dict(), status=Run.Status.SUCCEEDED)  # fmt: skip
+    phase = Phase.objects.create(run=run, index=1)
+    train = list(Task.objects.filter(world="sandbox", split="train", status="approved"))
+    if not train:
+        raise RuntimeError("no world train tasks: run `manage.py load_world_tasks` first")
+    picked = random.Random(seed).sample(train, min(seeds, len(train)))
+
+    torch.set_num_threads(1)  # on a shared 2-core machine more threads are far slower
+    generator = HFGenerator.from_dir(
+        actor, cfg, Decoding(temperature=1.0, top_p=0.9, max_tokens=MAX_NEW_TOKENS)
+    )
+    policy = policy_from_generator(generator)
+    t0 = time.time()
+    seed_results = rollouts(world_url, picked, lambda task: policy, chromium)
+    for task, result in zip(picked, seed_results, strict=True):
+        Trajectory.objects.create(task=task, run=run, phase=phase, status="ok", score=result.score)
+    t_seed = time.time() - t0
+
+    t0 = time.time()
+    the_critic = Critic.load(critic, max_seq_len=cfg.engine.max_seq_len) if critic else None
+    counts = run_curriculum_round(run, 1, critic=the_critic)
+    t_round = time.time() - t0
+
+    generated = list(Task.objects.filter(run=run, generating_phase=phase))
+    kept = [t for t in generated if t.status == Task.Status.APPROVED]
+    n = len(generated)
+    passing = {
+        name: round(sum(1 for t in generated if t.filter_notes.get(name, {}).get("keep")) / n, 3)
+        if n
+        else None
+        for name in FILTERS
+        if name != "balance"
+    }
+    t0 = time.time()
+    kept_policy = rollouts(world_url, kept, lambda task: policy, chromium)
+    kept_oracle = rollouts(world_url, kept, oracle_policy, chromium)
+    t_kept = time.time() - t0
+    orm = (
+        orm_accuracy(orm, kept + kept, kept_policy + kept_oracle, cfg.engine.max_seq_len)
+        if orm
+        else None
+    )
+    critic_values = [t.critic_value for t in kept if t.critic_value is not None]
+    return {
+        "run": run.pk,
+        "seed_tasks": len(picked),
+        "seed_policy_success": _rate(seed_results),
+        "failed_seeds": counts["seeds"],
+        "generated": counts["generated"],
+        "stored_rows": n,
+        "pass_share": passing,
+        "kept": len(kept),
+        "kept_share": round(len(kept) / n, 3) if n else None,
+        "dropped": {name: counts[f"dropped_{name}"] for name in FILTERS},
+        "per_site_kept": dict(Counter(t.site_label for t in kept)),
+        "how_kept": counts["how"],
+        "kept_policy_success": _rate(kept_policy),
+        "kept_oracle_success": _rate(kept_oracle),
+        "kept_critic_mean": round(sum(critic_values) / len(critic_values), 3)
+        if critic_values
+        else None,
+        "diversity": {
+            "kept_distinct_templates": len({t.template_id for t in kept}),
+            "kept_distinct_intents": len({normalize_intent(t.intent) for t in kept}),
+            "generated_distinct_templates": len({t.template_id for t in generated}),
+            "seed_distinct_templates": len({t.template_id for t in picked}),
+        },
+        "orm_on_kept": orm,
+        "seconds": {
+            "seed_rollouts": round(t_seed, 1),
+            "round": round(t_round, 1),
+            "kept_rollouts": round(t_kept, 1),
+        },  # fmt: skip
+    }

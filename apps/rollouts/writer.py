@@ -1,0 +1,200 @@
+"""Persisting episodes as Trajectory and Step rows (+ screenshot files), idempotently.
+
+A trajectory row exists (pending) before its episode runs; a worker claims it pending → running,
+writes steps as they happen and finishes it. A stale running row is reset: partial steps deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from apps.rollouts.models import Step, Trajectory, screenshot_path
+
+_STATUS = {
+    "ok": Trajectory.Status.OK,
+    "error": Trajectory.Status.ERROR,
+    "timeout": Trajectory.Status.TIMEOUT,
+    "cancelled": Trajectory.Status.CANCELLED,
+}
+
+
+def prepare_trajectories(
+    run_id: int,
+    phase_id: int,
+    purpose: str,
+    task_ids: Iterable[int],
+    samples: int = 1,
+    checkpoint_id: int | None = None,
+) -> int:
+    """Create the pending rows of a stage (one per task and sample); existing rows stay as they are."""
+    rows = [
+        Trajectory(
+            run_id=run_id,
+            phase_id=phase_id,
+            purpose=purpose,
+            task_id=task_id,
+            sample_index=i,
+            checkpoint_id=checkpoint_id,
+        )
+        for task_id in task_ids
+        for i in range(samples)
+    ]
+    Trajectory.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    return Trajectory.objects.filter(phase_id=phase_id, purpose=purpose).count()
+
+
+def claim_next(phase_id: int, purpose: str, worker: str, shard: int = 0, shards: int = 1):
+    """Take one pending trajectory (pending → running), this shard's first, or return None.
+
+    Shards split by task id so workers rarely race; once a shard's own rows are gone it takes any
+    other pending row (a dead shard's leftovers). The conditional update settles races.
+    """
+    pending = Trajectory.objects.filter(
+        phase_id=phase_id, purpose=purpose, status=Trajectory.Status.PENDING
+    ).order_by("task_id", "sample_index")
+    rows = list(pending.values_list("pk", "task_id")[:200])
+    mine = [pk for pk, task_id in rows if shards <= 1 or task_id % shards == shard]
+    others = [pk for pk, task_id in rows if pk not in set(mine)]
+    for pk in mine + others:
+        taken = Trajectory.objects.filter(pk=pk, status=Trajectory.Status.PENDING).update(
+            status=Trajectory.Status.RUNNING, claimed_by=worker, started_at=timezone.now()
+        )
+        if taken:
+            return Trajectory.objects.select_related("task").get(pk=pk)
+    return None
+
+
+def reset_running(phase_id: int, purpose: str, older_than_s: float | None = None) -> int:
+    """Put running trajectories back to pending and delete their partial steps.
+
+    With `older_than_s`, only orphans: no step written (or episode started) for that long.
+    """
+    qs = Trajectory.objects.filter(
+        phase_id=phase_id, purpose=purpose, status=Trajectory.Status.RUNNING
+    )
+    if older_than_s is not None:
+        cutoff = timezone.now() - timedelta(seconds=older_than_s)
+        qs = (
+            qs.annotate(last_step=Max("steps__created_at"))
+            .filter(started_at__lt=cutoff)
+            .filter(Q(last_step__isnull=True) | Q(last_step__lt=cutoff))
+        )
+    reset = 0
+    for pk in list(qs.values_list("pk", flat=True)):
+        with transaction.atomic():
+            updated = Trajectory.objects.filter(pk=pk, status=Trajectory.Status.RUNNING).update(
+                status=Trajectory.Status.PENDING, claimed_by="", started_at=None, step_count=0
+            )
+            if updated:
+                _delete_steps(Step.objects.filter(trajectory_id=pk))
+                reset += 1
+    return reset
+
+
+def _delete_steps(steps) -> None:
+    for name in steps.exclude(screenshot="").values_list("screenshot", flat=True):
+        if name:
+            default_storage.delete(name)
+    steps.delete()
+
+
+def write_step(trajectory_id: int, worker: str, record) -> bool:
+    """Store one StepRecord while the episode runs; False when the claim was lost (stop writing)."""
+    with transaction.atomic():
+        owned = (
+            Trajectory.objects.select_for_update()
+            .filter(pk=trajectory_id, status=Trajectory.Status.RUNNING, claimed_by=worker)
+            .exists()
+        )
+        if not owned:
+            return False
+        _upsert_step(trajectory_id, record)
+        Trajectory.objects.filter(pk=trajectory_id).update(step_count=record.index + 1)
+    return True
+
+
+def _upsert_step(trajectory_id: int, record) -> Step:
+    step, _ = Step.objects.update_or_create(
+        trajectory_id=trajectory_id,
+        index=record.index,
+        defaults={
+            "observation": record.observation,
+            "response": record.response,
+            "token_ids": list(record.token_ids) if record.token_ids else None,
+            "action": record.action,
+            "url": record.url,
+            "error": record.error or "",
+            "elapsed_ms": record.elapsed_ms,
+        },
+    )
+    if record.screenshot:
+        name = screenshot_path(step, "")
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        step.screenshot.save(name, ContentFile(record.screenshot), save=True)
+    return step
+
+
+def finish_trajectory(trajectory_id: int, worker: str, result) -> bool:
+    """Write the whole EpisodeResult (steps the live writer missed included) and close the row.
+
+    Returns False, writing nothing, when this worker no longer holds the claim.
+    """
+    with transaction.atomic():
+        traj = (
+            Trajectory.objects.select_for_update()
+            .filter(pk=trajectory_id, status=Trajectory.Status.RUNNING, claimed_by=worker)
+            .first()
+        )
+        if traj is None:
+            return False
+        have = set(Step.objects.filter(trajectory_id=trajectory_id).values_list("index", flat=True))
+        for record in result.steps:
+            if record.index not in have:
+                _upsert_step(trajectory_id, record)
+        _delete_steps(
+            Step.objects.filter(trajectory_id=trajectory_id, index__gte=len(result.steps))
+        )
+        traj.status = _STATUS.get(result.status, Trajectory.Status.ERROR)
+        traj.score = result.score
+        traj.final_answer = result.final_answer
+        traj.final_url = result.final_url or ""
+        traj.step_count = len(result.steps)
+        traj.error = (result.error or "")[:5000]
+        traj.env_version = result.env_version or ""
+        traj.evaluator_version = result.evaluator_version or ""
+        traj.eval_detail = _json_safe(result.eval_detail or {})
+        traj.finished_at = timezone.now()
+        traj.save()
+    return True
+
+
+def fail_trajectory(trajectory_id: int, worker: str, error: str) -> bool:
+    """Close a claimed trajectory as an error (the episode could not run at all)."""
+    return bool(
+        Trajectory.objects.filter(
+            pk=trajectory_id, status=Trajectory.Status.RUNNING, claimed_by=worker
+        ).update(status=Trajectory.Status.ERROR, error=error[:5000], finished_at=timezone.now())
+    )
+
+
+def _json_safe(value):
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def stage_counts(phase_id: int, purpose: str) -> dict[str, int]:
+    """Trajectory counts per status for one stage's rows."""
+    counts = {s: 0 for s in Trajectory.Status.values}
+    qs = Trajectory.objects.filter(phase_id=phase_id, purpose=purpose)
+    for status in qs.values_list("status", flat=True):
+        counts[status] += 1
+    return counts

@@ -1,0 +1,195 @@
+"""The learning experiment: base → SFT → WebRL phases, with SFT-continued and filtered BC as baselines.
+
+Every policy is evaluated through the same eval stage (browser episodes on the test split); the
+table follows the paper's Table 1 (per site and average, §8.1/§9).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.curriculum.models import Task
+from apps.rollouts.models import Trajectory
+from apps.runs import orchestrator
+from apps.runs.models import Checkpoint, Phase, Run, StageRun
+from apps.runs.runner import drive_inline, execute_stage
+from apps.runs.stages import demo_rows, records_of, trajectory_rows
+from trainer.config import RunConfig
+from trainer.phase import choose_tasks
+
+COLUMNS = [("reddit", "Reddit"), ("gitlab", "GitLab"), ("shopping_admin", "CMS"), ("map", "Map"),
+           ("shopping", "OSS")]  # fmt: skip
+
+
+def ensure_world_tasks(test_limit: int | None, seed: int = 0) -> dict[str, int]:
+    """The world's train tasks and (a balanced subset of) its test tasks as Task rows."""
+    from sandbox.tasks import load_tasks
+
+    counts = {}
+    for split in ("train", "test"):
+        configs = load_tasks(split)
+        if split == "test" and test_limit:
+            keys = [str(c["task_id"]) for c in configs]
+            sites = [c["sites"][0] if len(c["sites"]) == 1 else "cross_site" for c in configs]
+            keep = set(choose_tasks(keys, sites, test_limit, seed))
+            configs = [c for c in configs if str(c["task_id"]) in keep]
+        for c in configs:
+            Task.objects.get_or_create(
+                key=f"sandbox:{split}:{c['task_id']}",
+                defaults={"config": c, "intent": c["intent"], "sites": c["sites"],
+                          "world": "sandbox", "split": split},
+            )  # fmt: skip
+        counts[split] = Task.objects.filter(world="sandbox", split=split).count()
+    return counts
+
+
+def site_rates(trajectories) -> dict[str, float]:
+    """Success (%) per paper column and the average over every evaluated task (§8.1)."""
+    per: dict[str, list[int]] = {}
+    all_rows = []
+    for traj in trajectories.select_related("task"):
+        ok = 1 if traj.score is not None and traj.score >= 1.0 else 0
+        all_rows.append(ok)
+        per.setdefault(traj.task.site_label, []).append(ok)
+    out = {
+        col: (100.0 * sum(per[col]) / len(per[col]) if per.get(col) else None) for col, _ in COLUMNS
+    }
+    out["avg"] = 100.0 * sum(all_rows) / len(all_rows) if all_rows else 0.0
+    out["n"] = len(all_rows)
+    return out
+
+
+def eval_model(owner, name: str, config: RunConfig, model_dir: str, on_stage=None) -> dict:
+    """An eval-only run of one policy checkpoint; returns its per-site success."""
+    now = timezone.now()
+    run = Run.objects.create(owner=owner, name=name, config=config.to_dict(),
+                             status=Run.Status.RUNNING, started_at=now, heartbeat_at=now)  # fmt: skip
+    phase = Phase.objects.create(run=run, index=0)
+    stage = StageRun.objects.create(phase=phase, name="eval", order=0)
+    Checkpoint.objects.create(run=run, phase=phase, kind="actor", path=model_dir)
+    progress = on_stage(stage) if on_stage else None
+    execute_stage(stage.pk, lambda s: None, orchestrator.worker_id(), on_progress=progress)
+    run.refresh_from_db()
+    if run.status != Run.Status.SUCCEEDED:
+        raise RuntimeError(f"evaluation of {name} ended {run.status}: {run.last_error}")
+    return site_rates(Trajectory.objects.filter(run=run, purpose="eval"))
+
+
+def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, str]:
+    """SFT continued on the demonstrations, and filtered BC on WebRL's phase-1 successes (§9)."""
+    from trainer.engine import train_sft
+    from trainer.models import build_tiny_llama, load_tokenizer, save_model
+
+    sft = Checkpoint.objects.get(run=run, kind="actor", phase__index=0).path
+    budget = config.run.phases * config.actor.epochs
+    gamma = config.actor.gamma
+    dirs = {}
+    tokenizer = load_tokenizer(sft)
+    base = build_tiny_llama(config.model, tokenizer, config.engine.max_seq_len, config.seed)
+    dirs["base"] = str(out_root / "base")
+    save_model(base, tokenizer, dirs["base"])
+    demos = records_of(demo_rows(run.pk), gamma)
+    result = train_sft(config, demos, out_root / "sft_continued", init=sft, epochs=budget,
+                       schedule="constant", warmup_ratio=0.0)  # fmt: skip
+    dirs["sft_continued"] = result["model_dir"]
+    wins = Trajectory.objects.filter(run=run, purpose="train", phase__index=1, status="ok",
+                                     reward__gte=0.5)  # fmt: skip
+    bc = records_of(trajectory_rows(wins), gamma)
+    if bc:
+        result = train_sft(config, bc, out_root / "filtered_bc", init=sft, lr=config.actor.lr,
+                           epochs=budget, schedule="constant", warmup_ratio=0.0)  # fmt: skip
+        dirs["filtered_bc"] = result["model_dir"]
+    else:  # nothing succeeded in phase 1: filtered BC has no data and stays the SFT policy
+        dirs["filtered_bc"] = sft
+    dirs["filtered_bc_records"] = str(len(bc))
+    return dirs
+
+
+def run_learning(owner, config: RunConfig, test_limit: int | None, on_stage=None) -> dict:
+    """The whole experiment; returns a JSON-able summary with the table rows."""
+    t0 = time.time()
+    tasks = ensure_world_tasks(test_limit, config.seed)
+    run = Run.objects.create(owner=owner, name="learning: webrl", config=config.to_dict())
+    status = drive_inline(run.pk, on_stage=on_stage)
+    run.refresh_from_db()
+    if status != Run.Status.SUCCEEDED:
+        raise RuntimeError(f"WebRL run {run.pk} ended {status}: {run.last_error}")
+    rows = {}
+    phases = list(Phase.objects.filter(run=run).order_by("index"))
+    for phase in phases:
+        label = "SFT (BC)" if phase.index == 0 else f"WebRL phase {phase.index}"
+        rows[label] = site_rates(Trajectory.objects.filter(phase=phase, purpose="eval"))
+    out_root = Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}" / "baselines"
+    dirs = train_baselines(config, run, out_root)
+    base = eval_model(owner, "learning: base", config, dirs["base"], on_stage)
+    rows = {"Base (untrained)": base, **rows}
+    rows["SFT continued"] = eval_model(owner, "learning: sft-continued", config,
+                                       dirs["sft_continued"], on_stage)  # fmt: skip
+    rows["Filtered BC"] = eval_model(owner, "learning: filtered-bc", config, dirs["filtered_bc"],
+                                     on_stage)  # fmt: skip
+    orm = {
+        p.index: {
+            "accuracy": p.metrics.get("orm/accuracy"),
+            "scored": p.metrics.get("orm/scored"),
+            "truth_success_rate": p.metrics.get("rollout/success_rate"),
+        }
+        for p in phases
+    }
+    return {
+        "run_id": run.pk,
+        "tasks": tasks,
+        "rows": rows,
+        "orm_accuracy": orm,
+        "filtered_bc_records": int(dirs["filtered_bc_records"]),
+        "minutes": round((time.time() - t0) / 60, 1),
+    }
+
+
+def table_markdown(rows: dict[str, dict]) -> str:
+    head = "| policy | " + " | ".join(t for _, t in COLUMNS) + " | Avg SR | tasks |"
+    sep = "|" + "---|" * (len(COLUMNS) + 3)
+    lines = [head, sep]
+    for name, r in rows.items():
+        cells = ["–" if r.get(c) is None else f"{r[c]:.1f}" for c, _ in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | **{r['avg']:.1f}** | {r['n']} |")
+    return "\n".join(lines)
+
+
+def learning_section(summary: dict, command: str, machine: str) -> str:
+    orm = "; ".join(
+        f"phase {k}: {_pct(v['accuracy'])} of {int(v['scored'] or 0)} rollouts "
+        f"({_pct((v['truth_success_rate'] or 0) / 100)} of them successful by ground truth)"
+        for k, v in sorted(summary["orm_accuracy"].items())
+    )
+    return (
+        "## Learning\n\n"
+        f"Command: `{command}`\n\n"
+        f"Machine: {machine}. Wall time {summary['minutes']} min. Tasks in the database: "
+        f"{summary['tasks']['train']} train, {summary['tasks']['test']} test (all test tasks in the "
+        "database are evaluated).\n\n"
+        "Success rate (%) on the built-in world's test tasks by ground-truth evaluators, "
+        "columns as in the paper's Table 1 (cross-site tasks count in the average only):\n\n"
+        f"{table_markdown(summary['rows'])}\n\n"
+        f"ORM accuracy against ground truth on each phase's rollouts: {orm}.\n"
+        f"Filtered BC trained on {summary['filtered_bc_records']} steps of phase-1 successes.\n"
+    )
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def write_results(path: Path, section: str) -> None:
+    """Replace (or append) the `## Learning` section of docs/results.md, leaving others' sections."""
+    text = path.read_text() if path.exists() else "# Results\n"
+    pattern = re.compile(r"^## Learning\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(section.rstrip("\n") + "\n\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)

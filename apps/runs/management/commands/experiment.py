@@ -1,0 +1,71 @@
+"""`python manage.py experiment learning [--json] [--test-limit N] [--set k=v ...]`.
+
+Trains base → SFT → WebRL phases and the two baselines, evaluates all on the test tasks, prints
+the table and writes the `## Learning` section of docs/results.md. Takes tens of minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from trainer.config import ConfigError, load_config
+
+
+class Command(BaseCommand):
+    help = "Measure learning: base, SFT, WebRL phases, SFT continued and filtered BC on the test split."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", choices=["learning"])
+        parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+        parser.add_argument("--config", default="demo-cpu")
+        parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+        parser.add_argument("--test-limit", type=int, default=None,
+                            help="evaluate a site-balanced subset of this many test tasks")  # fmt: skip
+        parser.add_argument(
+            "--results", default=str(Path(settings.BASE_DIR) / "docs" / "results.md")
+        )
+        parser.add_argument("--no-write", action="store_true")
+
+    def handle(self, *args, name, json: bool, config, set, test_limit, results, no_write, **opts):
+        from apps.runs.experiment import (
+            learning_section,
+            run_learning,
+            table_markdown,
+            write_results,
+        )
+        from apps.runs.management.commands.train_run import StageBars, cli_owner
+
+        try:
+            cfg = load_config(config, set)
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None
+        bars = StageBars(self.stdout)
+        try:
+            summary = run_learning(cli_owner(), cfg, test_limit, on_stage=bars)
+        finally:
+            bars.close()
+        command = "python manage.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        machine = f"{os.cpu_count()} CPU cores, no GPU" if not _cuda() else "CUDA GPU"
+        if not no_write:
+            write_results(Path(results), learning_section(summary, command, machine))
+        if json:
+            self.stdout.write(_dumps(summary))
+        else:
+            self.stdout.write(table_markdown(summary["rows"]))
+
+
+def _dumps(summary: dict) -> str:
+    return json.dumps(summary, indent=2, sort_keys=True, default=str)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

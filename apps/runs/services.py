@@ -1,0 +1,43 @@
+"""Every state change of a run goes through these functions."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from apps.dashboard.permissions import is_operator
+from apps.runs.models import Run
+
+
+def launch_run(owner, name: str, config: dict) -> Run:
+    """Store a queued run; the orchestrator picks it up after the transaction commits."""
+    if not is_operator(owner):
+        raise PermissionDenied("Only operators can launch runs.")
+    with transaction.atomic():
+        run = Run.objects.create(owner=owner, name=name, config=config, status=Run.Status.QUEUED)
+        transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def _enqueue(run_id: int) -> None:
+    from apps.runs import tasks
+
+    if hasattr(tasks, "start_run"):
+        tasks.start_run.delay(run_id)
+
+
+def cancel_run(run: Run, user) -> bool:
+    """Ask a run to stop at its next step boundary; returns False if it had already finished."""
+    if not is_operator(user):
+        raise PermissionDenied("Only operators can cancel runs.")
+    now = timezone.now()
+    queued = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
+        status=Run.Status.CANCELLED, finished_at=now
+    )
+    if queued:
+        return True
+    running = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+        status=Run.Status.CANCELLING
+    )
+    return bool(running)

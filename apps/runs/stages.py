@@ -1,0 +1,373 @@
+"""What each stage of a phase does, reading its inputs from the database and writing its outputs there.
+
+Training stages (sft, orm_init, orm, replay, critic, actor, curriculum) run in one process; the browser
+stages (rollout, eval) are prepared here and run by shards in `apps.runs.browser_stage`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.curriculum.models import Task
+from apps.reviews.models import OrmVerdict
+from apps.rollouts.models import Trajectory
+from apps.runs.models import Checkpoint, Phase, Run, StageRun
+from apps.runs.reporter import DjangoReporter
+from trainer.config import RunConfig
+from trainer.phase import choose_tasks, step_records
+
+log = logging.getLogger(__name__)
+
+SUCCESS = 1.0
+
+
+class StageError(RuntimeError):
+    """A stage cannot do its work; the message says what is missing."""
+
+
+@dataclass
+class StageContext:
+    run: Run
+    phase: Phase
+    stage: StageRun
+    config: RunConfig
+    reporter: DjangoReporter
+    should_stop: object  # Callable[[], bool]
+
+    def dir(self, name: str) -> Path:
+        root = Path(self.config.engine.checkpoint_root)
+        if not root.is_absolute():
+            root = Path(settings.CHECKPOINT_ROOT)
+        path = root / f"run-{self.run.pk}" / f"phase-{self.phase.index}" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+def latest_checkpoint(run_id: int, kind: str, before_phase: int | None = None) -> Checkpoint | None:
+    qs = Checkpoint.objects.filter(run_id=run_id, kind=kind)
+    if before_phase is not None:
+        qs = qs.filter(phase__index__lt=before_phase)
+    return qs.order_by("-phase__index", "-created_at").first()
+
+
+def require_checkpoint(run_id: int, kind: str, before_phase: int | None = None) -> Checkpoint:
+    ckpt = latest_checkpoint(run_id, kind, before_phase)
+    if ckpt is None:
+        raise StageError(f"no {kind} checkpoint yet: the stage that writes it has not run")
+    return ckpt
+
+
+def world_tasks(config: RunConfig, split: str):
+    return Task.objects.filter(world=config.world, split=split, status=Task.Status.APPROVED)
+
+
+def rollout_task_ids(ctx: StageContext) -> list[int]:
+    """This phase's rollout tasks: the previous phase's generated tasks, topped up from the train split."""
+    n = ctx.config.rollout.tasks_per_phase
+    generated = list(
+        Task.objects.filter(
+            run=ctx.run,
+            generating_phase__index=ctx.phase.index - 1,
+            status=Task.Status.APPROVED,
+        ).values_list("pk", "sites")
+    )
+    train = list(world_tasks(ctx.config, "train").values_list("pk", "sites"))
+    pool = generated if len(generated) >= n else generated + train
+    keys = [str(pk) for pk, _ in pool]
+    sites = [s[0] if s else "" for _, s in pool]
+    seed = ctx.config.seed * 1000 + ctx.phase.index
+    return sorted({int(k) for k in choose_tasks(keys, sites, n, seed)})
+
+
+def demo_task_ids(config: RunConfig) -> list[int]:
+    """The subset of train tasks whose oracle demonstrations phase 0 fine-tunes on."""
+    pool = list(world_tasks(config, "train").values_list("pk", "sites"))
+    keys = [str(pk) for pk, _ in pool]
+    sites = [s[0] if s else "" for _, s in pool]
+    return sorted(int(k) for k in choose_tasks(keys, sites, config.rollout.tasks_per_phase, -1))
+
+
+def trajectory_rows(qs) -> list[dict]:
+    """(intent, observations, responses, ...) per finished trajectory, steps in order."""
+    rows = []
+    for traj in qs.select_related("task").prefetch_related("steps"):
+        steps = sorted(traj.steps.all(), key=lambda s: s.index)
+        if not steps:
+            continue
+        rows.append(
+            {
+                "id": traj.pk,
+                "intent": traj.task.intent,
+                "site": traj.task.site_label,
+                "observations": [s.observation for s in steps],
+                "responses": [s.response for s in steps],
+                "token_ids": [s.token_ids for s in steps],
+                "score": traj.score,
+                "reward": traj.reward,
+                "human_label": traj.human_label,
+            }
+        )
+    return rows
+
+
+def records_of(rows: list[dict], gamma: float, reward_key: str = "reward") -> list[dict]:
+    out = []
+    for row in rows:
+        reward = row[reward_key]
+        reward = 0.0 if reward is None else (1.0 if reward >= 0.5 else 0.0)
+        out.extend(
+            step_records(row["intent"], row["observations"], row["responses"], reward, gamma)
+        )
+    return out
+
+
+def demo_rows(run_id: int) -> list[dict]:
+    """Successful oracle demonstrations of the run's phase 0 (label 1 by ground truth)."""
+    qs = Trajectory.objects.filter(
+        run_id=run_id,
+        purpose=Trajectory.Purpose.DEMO,
+        status=Trajectory.Status.OK,
+        score__gte=SUCCESS,
+    )
+    rows = trajectory_rows(qs)
+    for row in rows:
+        row["reward"] = 1.0
+    return rows
+
+
+def orm_example(row: dict, label: bool) -> dict:
+    return {
+        "intent": row["intent"],
+        "responses": row["responses"],
+        "last_html": row["observations"][-1],
+        "label": label,
+    }
+
+
+def finished_train(phase: Phase):
+    return Trajectory.objects.filter(
+        phase=phase, purpose=Trajectory.Purpose.TRAIN, status=Trajectory.Status.OK
+    )
+
+
+# --- stages -----------------------------------------------------------------------------------
+
+
+def stage_sft(ctx: StageContext) -> dict:
+    """Phase 0: oracle demonstrations of a train subset (collected through the browser), then SFT."""
+    from apps.runs.browser_stage import run_inline
+    from trainer.engine import train_sft
+
+    task_ids = demo_task_ids(ctx.config)
+    if not task_ids:
+        raise StageError(
+            f"no approved train tasks of world {ctx.config.world!r}: run `manage.py load_world_tasks`"
+        )
+    run_inline(ctx, "demo", task_ids, on_progress=ctx.reporter.on_progress)
+    if ctx.should_stop():
+        return {}
+    records = records_of(demo_rows(ctx.run.pk), ctx.config.actor.gamma)
+    if not records:
+        raise StageError("no successful oracle demonstration to fine-tune on (is the world up?)")
+    out = ctx.dir("sft")
+    result = train_sft(
+        ctx.config, records, out, on_step=ctx.reporter.on_train_step("sft"),
+        should_stop=ctx.should_stop,
+    )  # fmt: skip
+    if not result.get("model_dir"):
+        return {}
+    metrics = {"sft/steps": result["steps"], "sft/loss": result["loss"] or 0.0,
+               "sft/records": len(records)}  # fmt: skip
+    ctx.reporter.on_checkpoint("actor", result["model_dir"], result["steps"], metrics,
+                               ctx.config.to_dict())  # fmt: skip
+    return metrics
+
+
+def label_with_orm(ctx: StageContext, orm: Checkpoint, rows: list[dict]) -> dict:
+    """ORM verdicts on every row; reward = human label, else the ORM's; accuracy against ground truth."""
+    from trainer.orm import classification_metrics, orm_scores
+    from trainer.prompts import build_orm_prompt
+
+    if not rows:
+        return {"orm/labelled": 0.0}
+    prompts = [build_orm_prompt(r["intent"], r["responses"], r["observations"][-1]) for r in rows]
+    probs = orm_scores(orm.path, prompts, max_seq_len=ctx.config.engine.max_seq_len,
+                       device=ctx.config.engine.device)  # fmt: skip
+    threshold = ctx.config.orm.threshold
+    with transaction.atomic():
+        for row, p in zip(rows, probs, strict=True):
+            p = min(max(float(p), 0.0), 1.0)
+            OrmVerdict.objects.update_or_create(
+                trajectory_id=row["id"],
+                checkpoint=orm,
+                defaults={"p_yes": p, "label": p >= threshold},
+            )
+            human = row["human_label"]
+            reward = (
+                (1.0 if human else 0.0) if human is not None else (1.0 if p >= threshold else 0.0)
+            )
+            Trajectory.objects.filter(pk=row["id"]).update(
+                orm_p_yes=p, orm_uncertainty=abs(p - 0.5), reward=reward
+            )
+            row["reward"] = reward
+    scored = [
+        (p, r["score"] >= SUCCESS)
+        for p, r in zip(probs, rows, strict=True)
+        if r["score"] is not None
+    ]
+    metrics = {"orm/labelled": float(len(rows)),
+               "orm/success_rate": sum(r["reward"] for r in rows) / len(rows)}  # fmt: skip
+    if scored:
+        truth = classification_metrics([p for p, _ in scored], [y for _, y in scored], threshold)
+        metrics.update({k: v for k, v in truth.items() if k != "orm/heldout"})
+        metrics["orm/scored"] = float(len(scored))
+    return metrics
+
+
+def record_phase_metrics(ctx: StageContext, metrics: dict) -> None:
+    ctx.reporter.on_metrics(metrics, ctx.phase.index)
+    with transaction.atomic():
+        phase = Phase.objects.select_for_update().get(pk=ctx.phase.pk)
+        phase.metrics = {**phase.metrics, **metrics}
+        phase.save(update_fields=["metrics"])
+
+
+def stage_orm_init(ctx: StageContext) -> dict:
+    """Phase 0: ORM trained on oracle successes and the SFT policy's rollouts labelled by ground truth."""
+    from trainer.orm import train_orm
+
+    rollouts = [r for r in trajectory_rows(finished_train(ctx.phase)) if r["score"] is not None]
+    examples = [orm_example(r, True) for r in demo_rows(ctx.run.pk)]
+    for r in rollouts:
+        label = r["human_label"] if r["human_label"] is not None else r["score"] >= SUCCESS
+        examples.append(orm_example(r, bool(label)))
+    if not examples:
+        raise StageError("no labelled trajectory to train the ORM on")
+    actor = require_checkpoint(ctx.run.pk, "actor")
+    result = train_orm(ctx.config, examples, ctx.dir("orm"), init=actor.path,
+                       on_step=ctx.reporter.on_train_step("orm_train"), should_stop=ctx.should_stop)  # fmt: skip
+    if not result.get("model_dir"):
+        return {}
+    held = {f"orm_init/{k.split('/')[-1]}": v for k, v in result.items() if k.startswith("orm/")}
+    orm = ctx.reporter.on_checkpoint("orm", result["model_dir"], result["steps"], held,
+                                     ctx.config.to_dict())  # fmt: skip
+    metrics = {"orm_init/examples": float(len(examples)), **held}
+    metrics.update(label_with_orm(ctx, orm, trajectory_rows(finished_train(ctx.phase))))
+    record_phase_metrics(ctx, metrics)
+    return metrics
+
+
+def stage_orm(ctx: StageContext) -> dict:
+    orm = require_checkpoint(ctx.run.pk, "orm")
+    metrics = label_with_orm(ctx, orm, trajectory_rows(finished_train(ctx.phase)))
+    record_phase_metrics(ctx, metrics)
+    return metrics
+
+
+def replay_path(ctx: StageContext) -> Path:
+    return ctx.dir("data") / "phase_filter.jsonl"
+
+
+def stage_replay(ctx: StageContext) -> dict:
+    """§5: current steps (all) + earlier successes in the actor's confidence band, capped, shuffled."""
+    from trainer.data import write_steps
+    from trainer.replay import build_phase_data
+
+    gamma = ctx.config.actor.gamma
+    current = records_of(trajectory_rows(finished_train(ctx.phase)), gamma)
+    past_qs = Trajectory.objects.filter(
+        run=ctx.run, purpose=Trajectory.Purpose.TRAIN, status=Trajectory.Status.OK,
+        phase__index__lt=ctx.phase.index, reward__gte=0.5,
+    )  # fmt: skip
+    past = records_of(trajectory_rows(past_qs), gamma)
+    if ctx.config.replay.include_sft:
+        past = records_of(demo_rows(ctx.run.pk), gamma) + past
+    if not current:
+        raise StageError("this phase has no finished rollout to train on")
+    actor = require_checkpoint(ctx.run.pk, "actor", before_phase=ctx.phase.index)
+    data, stats = build_phase_data(ctx.config, current, past, actor.path)
+    write_steps(replay_path(ctx), data)
+    stats["replay/records"] = float(len(data))
+    record_phase_metrics(ctx, stats)
+    return stats
+
+
+def _phase_records(ctx: StageContext) -> list[dict]:
+    from trainer.data import read_steps
+
+    path = replay_path(ctx)
+    if not path.exists():
+        raise StageError(f"{path} is missing: the replay stage has not run")
+    return read_steps(path)
+
+
+def stage_critic(ctx: StageContext) -> dict:
+    """§1.3.6: one critic epoch; phase 1 starts from the SFT backbone, later phases from the last critic."""
+    from trainer.critic import train_critic
+
+    previous = latest_checkpoint(ctx.run.pk, "critic", before_phase=ctx.phase.index)
+    init = previous.path if previous else require_checkpoint(ctx.run.pk, "actor", 1).path
+    result = train_critic(ctx.config, _phase_records(ctx), init, ctx.dir("critic"),
+                          on_step=ctx.reporter.on_train_step("critic"), should_stop=ctx.should_stop)  # fmt: skip
+    if not result.get("model_dir"):
+        return {}
+    metrics = {"critic/steps": result["steps"], "critic/loss": result["loss"] or 0.0}
+    ctx.reporter.on_checkpoint("critic", result["model_dir"], result["steps"], metrics,
+                               ctx.config.to_dict())  # fmt: skip
+    return metrics
+
+
+def stage_actor(ctx: StageContext) -> dict:
+    """§1.3.7: the actor update against the phase-start policy π_ref with the new critic's advantages."""
+    from trainer.engine import train_actor
+
+    start = require_checkpoint(ctx.run.pk, "actor", before_phase=ctx.phase.index)
+    critic = require_checkpoint(ctx.run.pk, "critic")
+    result = train_actor(ctx.config, _phase_records(ctx), start.path, start.path, critic.path,
+                         ctx.dir("actor"), on_step=ctx.reporter.on_train_step("actor"),
+                         should_stop=ctx.should_stop)  # fmt: skip
+    if not result.get("model_dir"):
+        return {}
+    metrics = {"actor/steps": result["steps"], "actor/loss": result["loss"] or 0.0}
+    ctx.reporter.on_checkpoint("actor", result["model_dir"], result["steps"], metrics,
+                               ctx.config.to_dict())  # fmt: skip
+    return metrics
+
+
+def stage_curriculum(ctx: StageContext) -> dict:
+    """One generation + filter round (the curriculum app's); skipped while that app has none."""
+    try:
+        from apps.curriculum.round import run_curriculum_round
+    except ImportError:
+        log.warning(
+            "apps.curriculum.round is missing: phase %s keeps its task set", ctx.phase.index
+        )
+        return {"curriculum/skipped": 1.0}
+    result = run_curriculum_round(ctx.run, ctx.phase.index)
+    metrics = {k: float(v) for k, v in (result or {}).items() if isinstance(v, int | float)}
+    record_phase_metrics(ctx, metrics)
+    return metrics
+
+
+TRAINING_STAGES = {
+    "sft": stage_sft,
+    "orm_init": stage_orm_init,
+    "orm": stage_orm,
+    "replay": stage_replay,
+    "critic": stage_critic,
+    "actor": stage_actor,
+    "curriculum": stage_curriculum,
+}
+
+
+def dump(metrics: dict) -> dict:
+    return json.loads(json.dumps(metrics, default=float))

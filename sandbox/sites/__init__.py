@@ -1,0 +1,1 @@
+"""One module per site: `SITE`, `AGENT_USER`, `seed_state(rng)` and `routes()`."""

@@ -1,0 +1,83 @@
+import json
+
+import pytest
+
+from trainer.config import ConfigError, RunConfig, load_config, preset
+
+
+@pytest.mark.parametrize("name", ["demo-cpu", "paper-llama8b"])
+def test_it_round_trips_every_preset_through_a_dict_and_json(name):
+    config = preset(name)
+    assert RunConfig.from_dict(config.to_dict()) == config
+    assert RunConfig.from_dict(json.loads(config.to_json())) == config
+
+
+def test_the_paper_preset_holds_the_papers_hyperparameters():
+    c = preset("paper-llama8b")
+    assert (c.actor.lr, c.critic.lr, c.sft.lr, c.orm.lr) == (1e-6, 1e-6, 1e-5, 5e-6)
+    assert (c.actor.gamma, c.actor.lam, c.engine.weight_decay, c.engine.max_grad_norm) == (
+        0.9,
+        0.5,
+        0.01,
+        1.0,
+    )
+    assert (c.replay.conf_low, c.replay.conf_high, c.replay.cap_ratio) == (0.5, 0.95, 2.0)
+    assert c.curriculum.critic_band == (0.05, 0.75)
+    assert (c.rollout.temperature, c.rollout.top_p, c.rollout.max_steps) == (1.0, 0.9, 30)
+    assert (c.engine.max_seq_len, c.engine.checkpoint_every, c.engine.zero_stage) == (16384, 400, 3)
+    assert c.eval.temperature == 0.0 and c.curriculum.tasks_per_phase == 500
+
+
+def test_it_names_the_field_and_the_bad_value_for_a_wrong_type():
+    with pytest.raises(ConfigError, match=r"actor.lr: expected a float, got 'abc'"):
+        RunConfig.from_dict({"actor": {"lr": "abc"}})
+
+
+def test_it_suggests_the_closest_key_for_an_unknown_one():
+    with pytest.raises(ConfigError, match=r"unknown key 'actor.lrr' \(did you mean 'actor.lr'\?\)"):
+        RunConfig.from_dict({"actor": {"lrr": 1e-5}})
+    with pytest.raises(ConfigError, match=r"did you mean 'engine'"):
+        RunConfig.from_dict({"engin": {}})
+
+
+def test_it_rejects_values_outside_a_literal_and_booleans_posing_as_numbers():
+    with pytest.raises(ConfigError, match=r"actor.objective: expected one of"):
+        RunConfig.from_dict({"actor": {"objective": "ppo"}})
+    with pytest.raises(ConfigError, match=r"seed: expected an integer, got True"):
+        RunConfig.from_dict({"seed": True})
+
+
+def test_overrides_parse_numbers_lists_and_plain_strings():
+    c = preset("demo-cpu").with_overrides(
+        [
+            "actor.lr=1e-5",
+            "curriculum.critic_band=[0.1, 0.6]",
+            "engine.device=cpu",
+            "eval.split=train",
+        ]
+    )
+    assert c.actor.lr == 1e-5 and c.curriculum.critic_band == (0.1, 0.6)
+    assert c.engine.device == "cpu" and c.eval.split == "train"
+    with pytest.raises(ConfigError, match="did you mean 'actor.lr'"):
+        c.with_overrides(["actor.lrr=1"])
+    with pytest.raises(ConfigError, match="expected section.field=value"):
+        c.with_overrides(["actor.lr"])
+
+
+def test_it_checks_the_bands_and_the_schema_version():
+    with pytest.raises(ConfigError, match="critic_band"):
+        RunConfig.from_dict({"curriculum": {"critic_band": [0.8, 0.2]}})
+    with pytest.raises(ConfigError, match="schema_version"):
+        RunConfig.from_dict({"schema_version": 99})
+
+
+def test_load_config_reads_a_file_and_reports_a_missing_one(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(preset("demo-cpu").with_overrides(["seed=7"]).to_json())
+    assert load_config(str(path), ["actor.lr=0.5"]).seed == 7
+    assert load_config(str(path), ["actor.lr=0.5"]).actor.lr == 0.5
+    with pytest.raises(ConfigError, match="no such preset or file"):
+        load_config(str(tmp_path / "missing.json"))
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(str(tmp_path / "bad.json"))

@@ -1,0 +1,46 @@
+"""`load_world_tasks` stores the splits idempotently; `world` wraps the CLI and fails clearly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.curriculum.management.commands.load_world_tasks import store_world_tasks
+from apps.curriculum.models import Task
+from sandbox.cli import main
+from sandbox.server import free_port_block as free_ports
+
+
+@pytest.mark.django_db
+def test_loading_the_world_tasks_twice_keeps_one_row_per_task():
+    assert store_world_tasks(("test",)) == {"test": {"created": 165, "updated": 0}}
+    assert store_world_tasks(("test",)) == {"test": {"created": 0, "updated": 165}}
+    rows = Task.objects.filter(world=Task.World.SANDBOX, split=Task.Split.TEST)
+    assert rows.count() == 165
+    row = Task.objects.get(key="sandbox:test:0")
+    assert row.intent == row.config["intent"] and row.sites == row.config["sites"]
+    assert row.origin == Task.Origin.SEED and row.status == Task.Status.APPROVED
+    assert row.has_evaluator and row.template_id == row.config["intent_template_id"]
+
+
+def test_the_world_command_needs_a_subcommand():
+    with pytest.raises(CommandError, match="usage"):
+        call_command("world")
+
+
+def test_unknown_world_flags_are_rejected():
+    with pytest.raises(SystemExit):
+        call_command("world", "oracle", "--split", "holdout")
+
+
+@pytest.mark.browser
+def test_world_bench_prints_reset_and_page_times(capsys):
+    url = f"http://127.0.0.1:{free_ports()}"
+    args = ["bench", "--json", "--world-url", url, "--resets", "5", "--pages", "3"]
+    assert main(args + ["--instances", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"reset_ms", "page_ms", "instances"}
+    assert out["instances"] == 1 and out["pages"] == 3 and out["resets"] == 5
+    assert 0 < out["reset_ms"]["median"] <= out["reset_ms"]["p95"]

@@ -1,0 +1,456 @@
+"""RunConfig: one frozen dataclass holding every knob of a WebRL run (spec §1.6), strict (de)serialisation.
+
+Defaults are the paper's values; `preset("demo-cpu")` resizes things for 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+
+class ConfigError(ValueError):
+    """A config value or key is wrong; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    policy: str = ""
+    """Local directory of a Hugging Face causal LM (actor init); "" builds a tiny Llama from the fields below."""
+    tokenizer: str = ""
+    """Local tokenizer directory; "" uses the policy's directory (or trains a BPE for a tiny model)."""
+    hidden_size: int = 256
+    """Tiny Llama: hidden width d."""
+    intermediate_size: int = 688
+    """Tiny Llama: MLP width."""
+    num_layers: int = 4
+    """Tiny Llama: transformer blocks."""
+    num_heads: int = 4
+    """Tiny Llama: attention heads (also key/value heads)."""
+    vocab_size: int = 8192
+    """Tiny Llama: byte-level BPE vocabulary size trained on the world's pages and tasks."""
+
+
+@dataclass(frozen=True)
+class RolloutSection:
+    temperature: float = 1.0
+    """Sampling temperature for training rollouts (P: Table 4)."""
+    top_p: float = 0.9
+    """Nucleus sampling for rollouts (harness default, §11.9)."""
+    max_new_tokens: int = 2048
+    """Most tokens one action may have (not stated for rollouts; eval uses 2048)."""
+    max_steps: int = 30
+    """Most actions per episode (§7.1)."""
+    max_repeats: int = 5
+    """Early stop after this many identical consecutive actions (§7.1)."""
+    max_parse_failures: int = 3
+    """Early stop after this many consecutive unparsable actions (§7.1)."""
+    contexts: int = 4
+    """Browser contexts per rollout worker."""
+    slots: int = 8
+    """Episodes in flight at once across a worker's contexts."""
+    tasks_per_phase: int = 500
+    """Tasks rolled out per phase after filtering (P: App. A)."""
+    backend: Literal["hf", "openai", "vllm"] = "hf"
+    """Policy sampling: in-process HF generate, an OpenAI-compatible URL, or a launched `vllm serve`."""
+    server_url: str = ""
+    """Base URL of the OpenAI-compatible server when backend is "openai"."""
+    batch_size: int = 8
+    """Prompts per HF generate call."""
+
+
+@dataclass(frozen=True)
+class OrmSection:
+    model: str = ""
+    """Local directory of the ORM checkpoint (a causal LM answering YES/NO); "" = none yet."""
+    lr: float = 5e-6
+    """ORM SFT learning rate (P: Table 5)."""
+    schedule: Literal["cosine", "constant"] = "cosine"
+    """Learning-rate schedule (P: Table 5)."""
+    warmup_ratio: float = 0.1
+    """Fraction of optimizer steps spent warming up (P: Table 5)."""
+    epochs: int = 4
+    """Passes over the ORM data (P: Table 5)."""
+    threshold: float = 0.5
+    """Trajectory counts as success when P(YES) >= threshold (§4.1)."""
+    holdout_fraction: float = 0.1
+    """Share of labelled trajectories kept out of training to measure accuracy/precision/recall."""
+
+
+@dataclass(frozen=True)
+class CriticSection:
+    lr: float = 1e-6
+    """Critic learning rate, constant (P: Table 4)."""
+    epochs: int = 1
+    """Critic passes over the merged phase data (P: Table 4)."""
+    head_init_std: float = 0.2
+    """Std of the N(0, std²) init of the first two head layers (§3.1)."""
+
+
+@dataclass(frozen=True)
+class ActorSection:
+    objective: Literal["webrl_paper", "webrl_released", "sft"] = "webrl_released"
+    """Actor loss: the paper's squared regression (§2.1), the released code's variant (§2.2), or NLL."""
+    lr: float = 1e-6
+    """Actor learning rate, constant (P: Table 4)."""
+    epochs: int = 1
+    """Actor passes over the merged phase data (P: Table 4)."""
+    gamma: float = 0.9
+    """Discount γ of the Monte-Carlo return (§1.5)."""
+    lam: float = 0.5
+    """λ mixing next-step and final-step advantages, eq. 9 (§2.1)."""
+    beta: float = 1.0
+    """KL coefficient β of the paper's objective (§2.1)."""
+    advantage_offset: float = -0.05
+    """Released code: constant added to the raw advantage (§2.2 step 2)."""
+    advantage_clip: float = 1.0
+    """Released code: raw advantage clamped to [-clip, clip] (§2.2 step 2)."""
+    positive_advantage: float = 1.0
+    """Released code: binarised advantage when A_raw >= 0 (§2.2 step 2)."""
+    negative_advantage: float = -0.6
+    """Released code: binarised advantage when A_raw < 0 (§2.2 step 2)."""
+    beta_base: float = 1.0
+    """Released code: β0 by default (§2.2 step 4)."""
+    beta_high: float = 5.0
+    """Released code: β0 when the reference is confident (§2.2 step 4)."""
+    ref_conf_positive: float = 0.8
+    """Released code: A>=0 and ref geo-mean prob >= this gives β_high (§2.2 step 4)."""
+    ref_conf_negative: float = 0.9
+    """Released code: A<0 and ref geo-mean prob < this gives β_high (§2.2 step 4)."""
+    huber_delta: float = 1.0
+    """Released code: SmoothL1 beta of the Huber loss (§2.2 step 8)."""
+
+
+@dataclass(frozen=True)
+class SftSection:
+    lr: float = 1e-5
+    """SFT learning rate (P: Table 4)."""
+    schedule: Literal["cosine", "constant"] = "cosine"
+    """Learning-rate schedule (P: Table 4)."""
+    warmup_ratio: float = 0.1
+    """Fraction of optimizer steps spent warming up (P: Table 4)."""
+    epochs: int = 1
+    """Passes over the demonstrations (P: Table 4)."""
+
+
+@dataclass(frozen=True)
+class ReplaySection:
+    conf_low: float = 0.5
+    """Replay keeps steps with conf > conf_low (exclusive), conf = 1/perplexity (§5)."""
+    conf_high: float = 0.95
+    """Replay keeps steps with conf <= conf_high (inclusive) (§5)."""
+    cap_ratio: float = 2.0
+    """Replay at most cap_ratio × the current phase's steps (§5)."""
+    include_sft: bool = True
+    """Treat the SFT demonstrations as earlier successful experience (§1.2.4)."""
+
+
+@dataclass(frozen=True)
+class CurriculumSection:
+    critic_band: tuple[float, float] = (0.05, 0.75)
+    """Keep a generated task when either critic head's P(success) of its start state is in this band (§6.3)."""
+    tasks_per_phase: int = 500
+    """Tasks kept per phase after all filters (P: App. A)."""
+    generator: Literal["offline", "openai", "hf"] = "offline"
+    """Task generator: offline templates, an OpenAI-compatible chat model, or a local HF model."""
+    generator_url: str = ""
+    """Base URL of the OpenAI-compatible generator."""
+    seeds_per_call: int = 10
+    """Failed tasks shown per generation call (§6.1)."""
+    calls_per_site: int = 2
+    """Generation calls per website per round (§6.1)."""
+    approval: Literal["auto", "reviewer"] = "auto"
+    """Generated tasks are approved automatically or wait for a curator."""
+    dedupe_threshold: float = 0.9
+    """Drop a generated task whose similarity to an existing one is at least this."""
+    feasibility_url: str = ""
+    """OpenAI-compatible URL of the feasibility judge (§6.2); "" skips the judge."""
+
+
+@dataclass(frozen=True)
+class EngineSection:
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where tensors live; "auto" picks CUDA when available."""
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Parameter dtype; "auto" = bf16 on CUDA, fp32 on CPU."""
+    backend: Literal["torch", "deepspeed"] = "torch"
+    """Plain torch, or DeepSpeed (used only under a multi-process launcher)."""
+    zero_stage: int = 3
+    """DeepSpeed ZeRO stage (§1.6)."""
+    offload: bool = True
+    """DeepSpeed: offload parameters and optimizer state to CPU (§1.6)."""
+    micro_batch: int = 1
+    """Sequences per forward pass (code: 1 per GPU)."""
+    grad_accum: int = 16
+    """Micro-batches per optimizer step; global batch = micro_batch × grad_accum × world size (paper 128)."""
+    max_seq_len: int = 16384
+    """Token budget per sequence; the observation is cut from the left so the action survives (§1.6)."""
+    checkpoint_every: int = 400
+    """Save a checkpoint every this many optimizer steps; the last step is always saved (§1.6, §11.17)."""
+    checkpoint_root: str = "checkpoints"
+    """Directory under which runs write their checkpoints."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (§1.6)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (§1.6)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in backward to save memory (the paper uses it on GPUs)."""
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    temperature: float = 0.0
+    """Evaluation decoding temperature (§7.3)."""
+    split: str = "test"
+    """Task split evaluated after each phase."""
+    max_tokens: int = 2048
+    """Most tokens per action at evaluation (§1.6)."""
+
+
+@dataclass(frozen=True)
+class RunSection:
+    phases: int = 8
+    """Number of WebRL phases N (not stated in the paper, §11.1)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    schema_version: int = SCHEMA_VERSION
+    """Version of this document's layout."""
+    preset: str = "paper-llama8b"
+    """Name of the preset these values started from."""
+    world: Literal["sandbox", "webarena", "miniwob"] = "sandbox"
+    """Which web world the agent acts in."""
+    seed: int = 0
+    """Seed for model init, sampling and shuffles."""
+    model: ModelSection = field(default_factory=ModelSection)
+    rollout: RolloutSection = field(default_factory=RolloutSection)
+    orm: OrmSection = field(default_factory=OrmSection)
+    critic: CriticSection = field(default_factory=CriticSection)
+    actor: ActorSection = field(default_factory=ActorSection)
+    sft: SftSection = field(default_factory=SftSection)
+    replay: ReplaySection = field(default_factory=ReplaySection)
+    curriculum: CurriculumSection = field(default_factory=CurriculumSection)
+    engine: EngineSection = field(default_factory=EngineSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    def __post_init__(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ConfigError(
+                f"schema_version: this trainer reads version {SCHEMA_VERSION}, got {self.schema_version}"
+            )
+        lo, hi = self.curriculum.critic_band
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ConfigError(f"curriculum.critic_band: need 0 <= low <= high <= 1, got {(lo, hi)}")
+        if not 0.0 <= self.replay.conf_low < self.replay.conf_high <= 1.0:
+            raise ConfigError("replay: need 0 <= conf_low < conf_high <= 1")
+        for name in ("micro_batch", "grad_accum", "max_seq_len", "checkpoint_every"):
+            if getattr(self.engine, name) < 1:
+                raise ConfigError(f"engine.{name}: must be >= 1")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """Build from a JSON-like dict; unknown keys and wrong types raise ConfigError."""
+        return _build(cls, d, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict that `from_dict` turns back into an equal config."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def with_overrides(self, overrides: list[str]) -> RunConfig:
+        """Apply `section.field=value` strings (the CLI's --set); values parse as JSON, else as text."""
+        d = self.to_dict()
+        for item in overrides:
+            key, sep, raw = item.partition("=")
+            if not sep:
+                raise ConfigError(f"override {item!r}: expected section.field=value")
+            parts = key.strip().split(".")
+            target = d
+            for i, part in enumerate(parts[:-1]):
+                if part not in target or not isinstance(target[part], dict):
+                    raise ConfigError(_unknown(".".join(parts[: i + 1]), _all_keys()))
+                target = target[part]
+            if parts[-1] not in target:
+                raise ConfigError(_unknown(key.strip(), _all_keys()))
+            target[parts[-1]] = _parse_override(raw, _field_type(parts))
+        return RunConfig.from_dict(d)
+
+
+def _field_type(parts: list[str]) -> Any:
+    cls: Any = RunConfig
+    for part in parts:
+        cls = typing.get_type_hints(cls)[part]
+    return cls
+
+
+def _parse_override(raw: str, tp: Any) -> Any:
+    if tp is str or (
+        typing.get_origin(tp) is Literal and all(isinstance(a, str) for a in tp.__args__)
+    ):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _all_keys(cls: Any = RunConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys.append(prefix + f.name)
+            keys.extend(_all_keys(tp, f"{prefix}{f.name}."))
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def _unknown(path: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(path, candidates, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key {path!r}{hint}"
+
+
+def _build(cls: Any, d: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "config"
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected an object, got {d!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in d:
+        if key not in names:
+            raise ConfigError(_unknown(prefix + str(key), _all_keys()))
+    kwargs = {}
+    for name in names & d.keys():
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, d[name], f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(prefix + name, d[name], tp)
+    return cls(**kwargs)
+
+
+def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in tp.__args__)
+    if typing.get_origin(tp) is tuple:
+        return f"a list of {len(tp.__args__)} numbers"
+    return {int: "an integer", float: "a float", str: "a string", bool: "true or false"}.get(
+        tp, str(tp)
+    )
+
+
+def _coerce(path: str, value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"{path}: expected {_describe(tp)}, got {value!r}")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in tp.__args__:
+            return None
+        (inner,) = [a for a in tp.__args__ if a is not type(None)]
+        return _coerce(path, value, inner)
+    if origin is Literal:
+        if value not in tp.__args__:
+            raise bad
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(tp.__args__):
+            raise bad
+        return tuple(
+            _coerce(f"{path}[{i}]", v, t)
+            for i, (v, t) in enumerate(zip(value, tp.__args__, strict=True))
+        )
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise ConfigError(f"{path}: unsupported field type {tp}")
+
+
+def preset(name: str) -> RunConfig:
+    """A named starting point: `demo-cpu` (tiny models, 2 CPU cores) or `paper-llama8b` (§1.6)."""
+    if name == "paper-llama8b":
+        return RunConfig(preset=name)
+    if name == "demo-cpu":
+        return _demo_cpu()
+    raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
+def _demo_cpu() -> RunConfig:
+    # A 7.4M-parameter Llama trained from scratch. The paper's learning rates (1e-5 SFT, 1e-6 RL)
+    # are tuned for a pretrained 8B model; a randomly initialised tiny model barely moves at those
+    # rates within a few hundred steps, so SFT uses 1e-3 and the RL updates 1e-5/1e-4.
+    # MEASURED.md: ~2,000 tokens/s training at this size on 2 cores, so sequences are capped at
+    # 2,048 tokens and phases are kept to tens of tasks.
+    base = RunConfig()
+    return dataclasses.replace(
+        base,
+        preset="demo-cpu",
+        model=ModelSection(
+            hidden_size=256, intermediate_size=688, num_layers=4, num_heads=4, vocab_size=8192
+        ),
+        rollout=dataclasses.replace(
+            base.rollout, max_new_tokens=96, max_steps=10, contexts=2, slots=4, tasks_per_phase=40
+        ),
+        orm=dataclasses.replace(base.orm, lr=3e-4, epochs=2),
+        critic=dataclasses.replace(base.critic, lr=1e-4),
+        actor=dataclasses.replace(base.actor, lr=1e-5),
+        sft=dataclasses.replace(base.sft, lr=1e-3, epochs=3),
+        curriculum=dataclasses.replace(base.curriculum, tasks_per_phase=40),
+        engine=dataclasses.replace(
+            base.engine,
+            device="cpu",
+            dtype="float32",
+            micro_batch=4,
+            grad_accum=1,
+            max_seq_len=2048,
+            checkpoint_every=200,
+            offload=False,
+        ),
+        eval=dataclasses.replace(base.eval, max_tokens=96),
+        run=RunSection(phases=3),
+    )
+
+
+PRESETS = ("demo-cpu", "paper-llama8b")
+
+
+def load_config(source: str, overrides: list[str] | None = None) -> RunConfig:
+    """A preset name or a JSON file path, then `--set` overrides."""
+    if source in PRESETS:
+        config = preset(source)
+    else:
+        try:
+            with open(source, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(
+                f"config {source!r}: no such preset or file ({', '.join(PRESETS)})"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config {source!r}: not valid JSON ({exc})") from None
+        config = RunConfig.from_dict(data)
+    return config.with_overrides(overrides or [])

@@ -1,0 +1,157 @@
+"""The browser environment's data types: what a policy sees, what an episode records, when it stops.
+
+`BrowserPool` (in `trainer.browser`) runs episodes with these; it is re-exported here so callers
+import everything from `trainer.env`, as docs/INTERFACES.md describes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainer.browser import BrowserPool
+
+ENV_VERSION = "webrl-env/1"
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+STATUS_TIMEOUT = "timeout"
+STATUS_CANCELLED = "cancelled"
+
+
+@dataclass
+class Observation:
+    """One step's view of the page: §7.2's simplified HTML plus what execution needs."""
+
+    html: str
+    url: str
+    title: str
+    elements: dict[str, dict] = field(default_factory=dict)
+    """id -> {"tag", "bbox": [l, t, w, h], "text", "attrs": {kept attribute -> value}}."""
+    screenshot: bytes | None = None
+    """JPEG, quality 50, of the 1280x720 viewport (None when screenshots are off)."""
+
+
+@dataclass
+class PolicyOutput:
+    text: str
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+
+
+@dataclass
+class StepContext:
+    task: dict
+    intent: str
+    step: int
+    prompt: str
+    """§7.3's P_t, ready for a completion endpoint."""
+    observation: Observation
+    responses: list[str]
+    """The raw responses A_0..A_{t-1} of earlier steps."""
+
+
+Policy = Callable[[StepContext], Awaitable[PolicyOutput]]
+
+
+@dataclass
+class EpisodeLimits:
+    """When an episode stops (§7.1) and how long the browser may take."""
+
+    max_steps: int = 30
+    """Actions taken before the episode stops (the STOP itself not counted)."""
+    max_repeats: int = 5
+    """Stop when this many consecutive raw responses are identical."""
+    max_parse_failures: int = 3
+    """Stop when this many consecutive responses fail to parse."""
+    action_timeout_s: float = 20.0
+    """One action, one observation or one evaluation step longer than this: status `timeout`."""
+    episode_timeout_s: float = 900.0
+    """Watchdog over the whole episode, policy time included: status `timeout`."""
+    settle_ms: int = 3000
+    """After an action that navigates, wait for the new page's load event at most this long."""
+    nav_grace_ms: int = 60
+    """After a click, Enter, search, select or history move, wait this long for a navigation to
+    start before observing: on a busy machine a form's request leaves after the action returns."""
+    screenshots: bool = True
+    """Take a JPEG screenshot with every observation."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "max_repeats", "max_parse_failures"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"EpisodeLimits.{name} must be >= 1, got {getattr(self, name)}")
+        if self.action_timeout_s <= 0 or self.episode_timeout_s <= 0:
+            raise ValueError("EpisodeLimits timeouts must be positive seconds")
+        if self.settle_ms < 0 or self.nav_grace_ms < 0:
+            raise ValueError("EpisodeLimits.settle_ms and nav_grace_ms must be >= 0 milliseconds")
+
+
+@dataclass
+class StepRecord:
+    index: int
+    observation: str
+    """The simplified HTML the action was chosen on."""
+    prompt: str
+    response: str
+    token_ids: list[int] | None
+    logprobs: list[float] | None
+    action: dict | None
+    """The parsed action (`Action.to_dict()`), None when the response did not parse."""
+    url: str
+    screenshot: bytes | None
+    error: str | None
+    """Why the response did not parse or the action failed; None when it ran."""
+    elapsed_ms: float
+    """Wall time of this step: policy, action and the next observation."""
+
+    def to_dict(self) -> dict:
+        """JSON-safe form (the screenshot is left out)."""
+        d = asdict(self)
+        d.pop("screenshot")
+        return d
+
+
+@dataclass
+class EpisodeResult:
+    status: str
+    """"ok" | "error" | "timeout" | "cancelled"; only "ok" episodes carry a score."""
+    steps: list[StepRecord]
+    final_answer: str | None
+    final_url: str
+    last_html: str
+    score: float | None
+    """The evaluator's score; None for infrastructure faults or when a judge is needed."""
+    eval_detail: dict
+    error: str = ""
+    env_version: str = ENV_VERSION
+    evaluator_version: str = ""
+    intent: str = ""
+    """The task text the policy saw (MiniWoB tasks take it from the page)."""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["steps"] = [s.to_dict() for s in self.steps]
+        return d
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy so that trainer.browser can import the types above without a cycle.
+    if name == "BrowserPool":
+        from trainer.browser import BrowserPool
+
+        return BrowserPool
+    raise AttributeError(f"module 'trainer.env' has no attribute {name!r}")
+
+
+__all__ = [
+    "BrowserPool",
+    "EpisodeLimits",
+    "EpisodeResult",
+    "Observation",
+    "Policy",
+    "PolicyOutput",
+    "StepContext",
+    "StepRecord",
+]

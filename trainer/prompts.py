@@ -1,0 +1,84 @@
+"""WebRL's prompt strings: the agent's completion prompt (spec §7.3) and the ORM's chat prompt (§4.1).
+
+Every other module builds prompts through these functions; there is no second copy of the grammar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+EOT = "<|eot_id|>"
+BEGIN_OF_TEXT = "<|begin_of_text|>"
+USER_HEADER = "<|start_header_id|>user<|end_header_id|>\n"
+ASSISTANT_HEADER = "<|start_header_id|>assistant<|end_header_id|>\n"
+HTML_PLACEHOLDER = "** Simplified html **"
+
+# §7.3: the whole prompt may hold 16,384 - 512 characters of history plus current HTML.
+MAX_PROMPT_CHARS = 16384 - 512  # 15,872
+
+# §4.1. Our own wording of the ORM's system instruction (the released text is paraphrased in the
+# spec, not reproduced); users of the released ORM can pass theirs as `system`.
+ORM_SYSTEM = (
+    "You are an expert judge of a web navigation agent. You are given the user's intent, the "
+    "agent's action history and the final state of the web page. Decide whether the agent "
+    "completed the user's intent. Answer with only YES or NO."
+)
+
+
+def _round_block(index: int, user_text: str) -> str:
+    return f"Round {index}\n\n{EOT}{USER_HEADER}{user_text}\n\n{EOT}{ASSISTANT_HEADER}"
+
+
+def build_history(intent: str, responses: Sequence[str]) -> str:
+    """HIST_t of §7.3: one Round block per earlier step, with the raw responses A_0..A_{t-1}."""
+    parts = []
+    for i, response in enumerate(responses):
+        user_text = intent if i == 0 else HTML_PLACEHOLDER
+        parts.append(_round_block(i, user_text) + response + "\n\n")
+    return "".join(parts)
+
+
+def build_agent_prompt(intent: str, responses: Sequence[str], html: str) -> str:
+    """P_t of §7.3 for step t = len(responses), given the current simplified HTML H_t.
+
+    The guard cuts H_t so that len(HIST_t) + len(H_t) <= 15,872 characters.
+    """
+    history = build_history(intent, responses)
+    budget = MAX_PROMPT_CHARS - len(history)
+    if len(history) + len(html) > MAX_PROMPT_CHARS:
+        html = html[: max(budget, 0)]
+    step = len(responses)
+    return f"Task Instruction: {intent}\n\n" + history + _round_block(step, html)
+
+
+def build_critic_prompt(intent: str, html: str) -> str:
+    """The phase-start state prompt of §6.3 (Round 0 with the start page), used by the critic filter."""
+    return build_agent_prompt(intent, [], html)
+
+
+def format_orm_history(responses: Sequence[str]) -> str:
+    """§4.1: each raw response on one line, newlines replaced by '; ', stripped."""
+    return "".join(r.replace("\n", "; ").strip() + "\n" for r in responses)
+
+
+def build_orm_user(intent: str, responses: Sequence[str], last_html: str) -> str:
+    return (
+        f"The User Intent:\n{intent.strip()}\n\nAction History:\n"
+        + format_orm_history(responses)
+        + f"\nThe Current Screenshot:\n{last_html.strip()}"
+    )
+
+
+def build_orm_prompt(
+    intent: str, responses: Sequence[str], last_html: str, *, system: str = ORM_SYSTEM
+) -> str:
+    """The ORM's Llama-3 chat prompt of §4.1, ending with the assistant header.
+
+    `last_html` is the observation the final action was chosen on.
+    """
+    user = build_orm_user(intent, responses, last_html)
+    return (
+        f"{BEGIN_OF_TEXT}<|start_header_id|>system<|end_header_id|>\n\n{system}{EOT}"
+        f"<|start_header_id|>user<|end_header_id|>\n\n{user}{EOT}"
+        f"<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )

@@ -1,0 +1,25 @@
+"""The Celery app: Redis broker, JSON only, queues `default`, `rollout` and `gpu`."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webrl_site.settings")
+
+app = Celery("webrl")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue("default"), Queue("rollout"), Queue("gpu")]
+app.conf.task_routes = {
+    "apps.rollouts.tasks.*": {"queue": "rollout"},
+    "apps.runs.tasks.run_gpu_stage": {"queue": "gpu"},
+}
+app.autodiscover_tasks()
+
+
+@app.task(name="webrl.ping")
+def ping(value: int) -> dict:
+    """A round trip for health checks and tests."""
+    return {"pong": value, "pid": os.getpid()}
