@@ -50,7 +50,11 @@ class StageBars:
                 self.bar.unit = "episode"
                 self.bar.n = done
                 self.bar.refresh()
-            elif "step" in update and self.bar.total is None:
+            elif "step" in update:
+                if self.bar.unit == "episode":  # episodes done, training begins (phase 0's SFT)
+                    self.bar.close()
+                    self.bar = tqdm(desc=f"phase {stage.phase.index} {stage.name} training",
+                                    unit="step", leave=True)  # fmt: skip
                 self.bar.n = int(update["step"])
                 self.bar.refresh()
 

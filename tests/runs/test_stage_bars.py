@@ -1,0 +1,31 @@
+"""The command line's progress bars: episodes while rolling out, optimizer steps while training."""
+
+from types import SimpleNamespace
+
+from apps.runs.management.commands.train_run import StageBars
+
+
+def a_stage(name="sft", index=0):
+    return SimpleNamespace(name=name, phase=SimpleNamespace(index=index))
+
+
+def test_a_stage_that_rolls_out_and_then_trains_switches_to_a_step_bar():
+    bars = StageBars(stdout=None)
+    progress = bars(a_stage())
+    progress({"counts": {"done": 3, "pending": 1}})
+    assert (bars.bar.unit, bars.bar.n, bars.bar.total) == ("episode", 3, 4)
+    progress({"step": 7, "sft/loss": 1.5})
+    assert (bars.bar.unit, bars.bar.n) == ("step", 7)
+    assert bars.bar.desc.startswith("phase 0 sft training")
+    progress({"step": 9})
+    assert bars.bar.n == 9
+    bars.close()
+
+
+def test_a_training_stage_counts_steps_on_its_own_bar():
+    bars = StageBars(stdout=None)
+    progress = bars(a_stage("critic", 2))
+    progress({"step": 4})
+    assert (bars.bar.unit, bars.bar.n) == ("step", 4)
+    assert bars.bar.desc.startswith("phase 2 critic")
+    bars.close()
