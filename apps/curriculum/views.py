@@ -29,6 +29,10 @@ def _services():
     return services
 
 
+def _parents() -> Prefetch:
+    return Prefetch("parents", queryset=Task.objects.only("id", "intent"))
+
+
 def _int(value) -> int | None:
     try:
         return int(value)
@@ -52,7 +56,7 @@ def task_list(request):
     before = _int(request.GET.get("before"))
     if before is not None:
         rows = rows.filter(id__lt=before)
-    parents = Prefetch("parents", queryset=Task.objects.only("id", "intent"))
+    parents = _parents()
     page = list(
         rows.select_related("generating_phase", "run")
         .only(
@@ -119,7 +123,19 @@ def task_bulk(request):
         changed = services.approve_tasks(request.user, ids)
     else:
         changed = services.reject_tasks(request.user, ids, note=request.POST.get("note", ""))
-    messages.info(request, f"{changed} task{'s' if changed != 1 else ''} {action}d.")
+    done = {"approve": "approved", "reject": "rejected"}[action]
+    message = f"{changed} task{'s' if changed != 1 else ''} {done}."
+    if request.htmx:  # swap the message and the changed rows in place, no reload
+        from django.urls import reverse
+
+        rows = Task.objects.filter(pk__in=ids).select_related("generating_phase", "run")
+        context = {
+            "message": message,
+            "tasks": rows.prefetch_related(_parents()).order_by("-id"),
+            "base": reverse("curriculum:list"),
+        }
+        return render(request, "curriculum/_curated.html", context)
+    messages.info(request, message)
     return redirect(_back(request))
 
 

@@ -170,7 +170,10 @@ def test_a_reviewer_approves_a_generated_task(live_daphne, page):
     log_in(page, live_daphne, "reviewer", "pw-reviewer-123")
     page.goto(f"{live_daphne}/curriculum/")
     shoot(page, "07-curriculum-before")
+    page.evaluate("window.stillHere = true")
     page.click(f"#task-{task.pk} .approve-one")
     page.wait_for_selector(f"#task-status-{task.pk}:has-text('approved')")
+    page.wait_for_selector("#curation-result:has-text('1 task approved.')")
+    assert page.evaluate("window.stillHere === true")  # swapped in place, no reload
     assert _wait_for(lambda: Task.objects.get(pk=task.pk).status == Task.Status.APPROVED)
     shoot(page, "08-curriculum-approved")

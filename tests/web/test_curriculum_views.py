@@ -111,6 +111,22 @@ class CurriculumTests(CastTestCase):
         assert Task.objects.get(pk=self.other.pk).status == Task.Status.REJECTED
 
     @unittest.skipUnless(HAVE_SERVICES, "apps.curriculum.services has not landed")
+    def test_an_htmx_curation_answers_with_the_changed_rows_in_place(self):
+        self.login(self.reviewer)
+        response = self.client.post(
+            reverse("curriculum:bulk"),
+            {"action": "approve", "task_ids": [self.generated.pk], "reject_one": self.other.pk},
+            HTTP_HX_REQUEST="true",
+        )
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert body.lstrip().startswith("1 task rejected.")
+        assert f'<tr id="task-{self.other.pk}" hx-swap-oob="true">' in body
+        assert f'id="task-status-{self.other.pk}">rejected<' in body
+        assert f'id="task-{self.generated.pk}"' not in body  # untouched rows are not sent
+        assert Task.objects.get(pk=self.other.pk).status == Task.Status.REJECTED
+
+    @unittest.skipUnless(HAVE_SERVICES, "apps.curriculum.services has not landed")
     def test_a_rows_own_button_acts_on_that_row_only(self):
         self.login(self.reviewer)
         self.client.post(
