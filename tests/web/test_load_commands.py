@@ -53,7 +53,8 @@ def test_seed_load_fills_a_separate_database_and_the_bench_reads_it():
                     "--clients", "3", "--frames", "5", "--rate", "20").strip().splitlines()[-1]
         )  # fmt: skip
         assert set(bench["pages"]) == {"run_page", "trajectory_list_filtered", "trajectory_detail",
-                                       "review_queue", "curriculum_list"}  # fmt: skip
+                                       "review_queue", "review_agreement",
+                                       "curriculum_list"}  # fmt: skip
         assert all(p["p50_ms"] > 0 and p["p95_ms"] >= p["p50_ms"] for p in bench["pages"].values())
         assert bench["ws_frame_ms"]["delivered"] == 15 and bench["ws_frame_ms"]["p95"] > 0
     finally:

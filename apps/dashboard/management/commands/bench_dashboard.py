@@ -310,6 +310,7 @@ class Command(BaseCommand):
             "trajectory_list_filtered": f"/trajectories/?run={run.pk}&outcome=success&disagree=1",
             "trajectory_detail": f"/trajectories/{trajectory.pk}/",
             "review_queue": "/review/",
+            "review_agreement": "/review/agreement/",
             "curriculum_list": "/curriculum/?status=proposed",
         }
         port = free_port()
