@@ -158,12 +158,18 @@ def train_critic(
     if checkpoint is not None:
         engine.load_state(checkpoint)
 
+    tokens = [0]  # tokens of the last micro-batch (s and s'), for tokens_per_s
+
     def loss_fn(batch: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, dict[str, float]]:
         targets = torch.tensor([success_label(r) for r in batch], device=engine.device)  # [B]
-        l1, l2 = engine.model(**critic.encode([r["observation"] for r in batch]))
-        nl1, nl2 = engine.model(
-            **critic.encode([r.get("next_observation") or r["observation"] for r in batch])
-        )
+        now = critic.encode([r["observation"] for r in batch])
+        later = critic.encode([r.get("next_observation") or r["observation"] for r in batch])
+        tokens[0] = int(now["attention_mask"].sum() + later["attention_mask"].sum())
+        l1, l2 = engine.model(**now)
+        nl1, nl2 = engine.model(**later)
         return critic_loss(l1, l2, nl1, nl2, targets)
 
-    return fit(engine, micro, loss_fn, on_step=on_step, should_stop=should_stop)
+    return fit(
+        engine, micro, loss_fn, on_step=on_step, should_stop=should_stop,
+        count_tokens=lambda batch: tokens[0],
+    )  # fmt: skip

@@ -1,8 +1,8 @@
 import torch
 from torch.testing import assert_close
 
-from tests.trainer.helpers import make_steps
-from trainer.critic import Critic, success_label
+from tests.trainer.helpers import make_steps, tiny_config
+from trainer.critic import Critic, success_label, train_critic
 
 
 def test_heads_have_the_specified_shape_and_init(sft_dir):
@@ -51,3 +51,9 @@ def test_the_target_is_whether_the_return_is_positive():
     assert success_label({"mc_return": 1.9}) == 1
     assert success_label({"mc_return": 0.0}) == 0
     assert success_label({"trajectory_reward": 1.0}) == 1
+
+
+def test_critic_training_reports_its_token_throughput(sft_dir, steps, tmp_path):
+    reported = []
+    train_critic(tiny_config(), steps, sft_dir, tmp_path / "critic", on_step=reported.append)
+    assert reported and all(m["tokens_per_s"] > 0 for m in reported)
