@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.curriculum.models import Task, TaskEdit
@@ -126,8 +127,6 @@ def task_bulk(request):
     done = {"approve": "approved", "reject": "rejected"}[action]
     message = f"{changed} task{'s' if changed != 1 else ''} {done}."
     if request.htmx:  # swap the message and the changed rows in place, no reload
-        from django.urls import reverse
-
         rows = Task.objects.filter(pk__in=ids).select_related("generating_phase", "run")
         context = {
             "message": message,
@@ -170,8 +169,6 @@ def task_edit(request, task_id: int):
 
 def _back(request) -> str:
     """Only our own list (with its filters) is a valid place to return to: no open redirects."""
-    from django.urls import reverse
-
     query = request.POST.get("query", "")
     safe = "&".join(
         part
