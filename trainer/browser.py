@@ -33,7 +33,7 @@ from trainer.env import (
     StepContext,
     StepRecord,
 )
-from trainer.observation import observe, observe_counting_popups
+from trainer.observation import html_view, observe, observe_counting_popups
 from trainer.prompts import build_agent_prompt
 
 log = logging.getLogger(__name__)
@@ -340,6 +340,7 @@ class BrowserPool:
                 ep, miniwob.start_episode(ep.page, ep.task), timeout_s, "miniwob start"
             )
         ep.obs = await self._observe(ep, limits)
+        view = html_view(limits.view)
         responses: list[str] = []
         failures = 0
         while True:
@@ -352,7 +353,8 @@ class BrowserPool:
                 return
             t0 = time.perf_counter()
             obs = ep.obs
-            prompt = build_agent_prompt(ep.intent, responses, obs.html)
+            seen = view(obs.html)
+            prompt = build_agent_prompt(ep.intent, responses, seen)
             ctx = StepContext(ep.task, ep.intent, len(ep.steps), prompt, obs, list(responses))
             try:
                 out = await policy(ctx)
@@ -362,7 +364,7 @@ class BrowserPool:
             action = parse_action(text)
             record = StepRecord(
                 index=len(ep.steps),
-                observation=obs.html,
+                observation=seen,
                 prompt=prompt,
                 response=text,
                 token_ids=out.token_ids,
@@ -575,7 +577,7 @@ class BrowserPool:
             steps=ep.steps,
             final_answer=ep.final_answer,
             final_url=final_url,
-            last_html=ep.obs.html if ep.obs is not None else "",
+            last_html=html_view(limits.view)(ep.obs.html) if ep.obs is not None else "",
             score=score if status == STATUS_OK else None,
             eval_detail=detail,
             error=error,

@@ -77,6 +77,9 @@ class EpisodeLimits:
     start before observing: on a busy machine a form's request leaves after the action returns."""
     screenshots: bool = True
     """Take a JPEG screenshot with every observation."""
+    view: str = "webrl"
+    """The agent's text view of a page (`trainer.observation.html_view`): what its prompt holds and
+    what the step records. A policy's StepContext still carries the full observation."""
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "max_repeats", "max_parse_failures"):
@@ -84,6 +87,8 @@ class EpisodeLimits:
                 raise ValueError(f"EpisodeLimits.{name} must be >= 1, got {getattr(self, name)}")
         if self.action_timeout_s <= 0 or self.episode_timeout_s <= 0:
             raise ValueError("EpisodeLimits timeouts must be positive seconds")
+        if self.view not in ("webrl", "compact"):
+            raise ValueError(f"EpisodeLimits.view must be 'webrl' or 'compact', got {self.view!r}")
         if self.settle_ms < 0 or self.nav_grace_ms < 0:
             raise ValueError("EpisodeLimits.settle_ms and nav_grace_ms must be >= 0 milliseconds")
 

@@ -5,6 +5,7 @@ oracle's) success on kept tasks, their diversity, and the ORM's accuracy against
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections import Counter
@@ -25,7 +26,9 @@ LIMITS = EpisodeLimits(max_steps=6, screenshots=False, settle_ms=500, episode_ti
 MAX_NEW_TOKENS = 24  # the demo actor's actions are short; this bounds CPU time per step
 
 
-async def _episodes(world_url: str, tasks: list[Task], policy_for, chromium: str) -> list[Any]:
+async def _episodes(
+    world_url: str, tasks: list[Task], policy_for, chromium: str, limits: EpisodeLimits
+) -> list[Any]:
     from sandbox.client import WorldClient
     from trainer.browser import BrowserPool
     from trainer.webarena import resolve_placeholders
@@ -39,15 +42,18 @@ async def _episodes(world_url: str, tasks: list[Task], policy_for, chromium: str
                 world.reset(0)
                 config = resolve_placeholders(task.config, urls)
                 result = await pool.run_episode(
-                    config, policy_for(config), limits=LIMITS,
+                    config, policy_for(config), limits=limits,
                     allowed_origins=origins, storage_state=storage,
                 )  # fmt: skip
                 results.append(result)
     return results
 
 
-def rollouts(world_url: str, tasks: list[Task], policy_for, chromium: str) -> list[Any]:
-    return asyncio.run(_episodes(world_url, tasks, policy_for, chromium))
+def rollouts(
+    world_url: str, tasks: list[Task], policy_for, chromium: str, view: str = "webrl"
+) -> list[Any]:
+    limits = dataclasses.replace(LIMITS, view=view)
+    return asyncio.run(_episodes(world_url, tasks, policy_for, chromium, limits))
 
 
 def orm_accuracy(orm_dir: str, tasks: list[Task], results: list[Any], max_seq_len: int) -> dict:
@@ -93,6 +99,7 @@ def measure(
         [f"curriculum.tasks_per_phase={cap}", "curriculum.approval=auto", f"seed={seed}"]
     )
     cfg: RunConfig = config
+    view = cfg.rollout.observation
     owner, _ = get_user_model().objects.get_or_create(username="curriculum-measure")
     run = Run.objects.create(owner=owner, name=f"curriculum measure {time.time():.0f}",
                              config=cfg.to_dict(), status=Run.Status.SUCCEEDED)  # fmt: skip
@@ -108,7 +115,7 @@ def measure(
     )
     policy = policy_from_generator(generator)
     t0 = time.time()
-    seed_results = rollouts(world_url, picked, lambda task: policy, chromium)
+    seed_results = rollouts(world_url, picked, lambda task: policy, chromium, view)
     for task, result in zip(picked, seed_results, strict=True):
         Trajectory.objects.create(task=task, run=run, phase=phase, status="ok", score=result.score)
     t_seed = time.time() - t0
@@ -129,8 +136,8 @@ def measure(
         if name != "balance"
     }
     t0 = time.time()
-    kept_policy = rollouts(world_url, kept, lambda task: policy, chromium)
-    kept_oracle = rollouts(world_url, kept, oracle_policy, chromium)
+    kept_policy = rollouts(world_url, kept, lambda task: policy, chromium, view)
+    kept_oracle = rollouts(world_url, kept, oracle_policy, chromium, view)
     t_kept = time.time() - t0
     orm = (
         orm_accuracy(orm, kept + kept, kept_policy + kept_oracle, cfg.engine.max_seq_len)

@@ -38,6 +38,7 @@ from trainer.curriculum_filters import (
     apply_world_feasibility,
     world_entities,
 )
+from trainer.observation import html_view
 from trainer.prompts import build_critic_prompt
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,11 @@ def load_critic(run: Run, config: RunConfig) -> Any | None:
 
 
 def critic_filter(
-    candidates: list[Candidate], critic: Any | None, observe: Observe, band: tuple[float, float]
+    candidates: list[Candidate],
+    critic: Any | None,
+    observe: Observe,
+    band: tuple[float, float],
+    view: str = "webrl",
 ) -> None:
     if critic is None:
         for c in candidates:
@@ -156,7 +161,10 @@ def critic_filter(
         return
     starts = sorted({c.config["start_url"] for c in candidates})
     pages = observe(starts) if starts else {}
-    prompts = [build_critic_prompt(c.intent, pages[c.config["start_url"]]) for c in candidates]
+    seen = html_view(view)
+    prompts = [
+        build_critic_prompt(c.intent, seen(pages[c.config["start_url"]])) for c in candidates
+    ]
     apply_critic_filter(candidates, critic.values(prompts), band)
 
 
@@ -230,7 +238,13 @@ def run_curriculum_round(
     feasibility_filter(candidates, config)
     if critic == "checkpoint":
         critic = load_critic(run, config)
-    critic_filter(candidates, critic, observe or world_observer(), config.curriculum.critic_band)
+    critic_filter(
+        candidates,
+        critic,
+        observe or world_observer(),
+        config.curriculum.critic_band,
+        config.rollout.observation,
+    )
     apply_balance_cap(candidates, config.curriculum.tasks_per_phase, rng)
 
     stored = store_candidates(

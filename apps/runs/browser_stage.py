@@ -68,6 +68,7 @@ def _limits(config: RunConfig, purpose: str):
         max_repeats=r.max_repeats,
         max_parse_failures=r.max_parse_failures,
         episode_timeout_s=float(settings.EPISODE_TIMEOUT_S),
+        view=r.observation,
     )
 
 

@@ -93,7 +93,8 @@ def demo_task_ids(config: RunConfig) -> list[int]:
     pool = list(world_tasks(config, "train").values_list("pk", "sites"))
     keys = [str(pk) for pk, _ in pool]
     sites = [s[0] if s else "" for _, s in pool]
-    return sorted(int(k) for k in choose_tasks(keys, sites, config.rollout.tasks_per_phase, -1))
+    n = config.sft.demo_tasks or config.rollout.tasks_per_phase
+    return sorted(int(k) for k in choose_tasks(keys, sites, n, -1))
 
 
 def trajectory_rows(qs) -> list[dict]:

@@ -492,3 +492,24 @@ def test_a_navigation_that_starts_late_is_waited_for(env, pages):
     result = env.run(env.pool.run_episode(task, policy, limits=limits, evaluate=False))
     assert result.status == "ok", result.error
     assert policy.seen[1].observation.title == "Page two"
+
+
+def test_the_compact_view_is_what_the_prompt_and_the_step_hold_and_the_policy_still_sees_all(
+    env, pages
+):
+    from trainer.observation import compact_html
+
+    policy = scripted('do(action="Scroll Down")', 'exit(message="x")')
+    limits = EpisodeLimits(view="compact")
+    result = env.run(env.pool.run_episode(form_task(pages), policy, limits=limits, evaluate=False))
+    first = policy.seen[0]
+    assert "data-bbox" in first.observation.html
+    assert "data-bbox" not in first.prompt and "data-bbox" not in result.steps[0].observation
+    assert result.steps[0].observation == compact_html(first.observation.html)
+    assert result.steps[0].observation in first.prompt
+    assert "data-bbox" not in result.last_html
+
+
+def test_an_unknown_view_is_refused_before_any_episode():
+    with pytest.raises(ValueError, match="view"):
+        EpisodeLimits(view="tiny")

@@ -103,3 +103,37 @@ def test_only_the_labelled_elements_carry_data_label_id_after_observing(env, pag
     first, second, ids = env.run(go())
     assert first.html == second.html
     assert ids == ["0", "1", "2", "3", "4", "5", "6"]
+
+
+def test_the_compact_view_of_the_golden_page_keeps_ids_text_and_values_only():
+    from trainer.observation import compact_html
+
+    assert compact_html(GOLDEN) == (
+        '<a id="0" title="Second page"> Next page </a> <button id="1"> Go </button> '
+        '<input id="2" type="text" placeholder="Search here"> </input> '
+        '<select id="3" data-value="b" data-text="Banana"> <option value="a"> Apple </option> '
+        '<option value="b" data-status="selected"> Banana </option> </select> '
+        '<input id="4" type="checkbox" data-value="on" data-status="checked"> </input> '
+        '<p data-text="Plain text,tail"> Plain text bold </p> '
+        '<div id="5"> Inner </div> <div id="6"> Clicky </div> '
+        "<a> Covered </a> Cover"
+    )
+
+
+def test_the_compact_view_leaves_what_it_cannot_parse_as_it_was():
+    from trainer.observation import compact_html
+
+    odd = '<div data-bbox="1,2,3,4"> <a id="7" title="say "hi"" data-bbox="1,1,1,1"> hi </a> </div>'
+    out = compact_html(odd)
+    assert '<a id="7" title="say "hi"" data-bbox="1,1,1,1"> hi </a>' in out
+    assert 'data-bbox="1,2,3,4"' not in out
+    assert compact_html("plain text, no tags") == "plain text, no tags"
+    assert compact_html("</b> stray <i>") == "</b> stray"
+
+
+def test_an_unknown_view_name_is_refused_with_the_choices():
+    from trainer.observation import html_view
+
+    assert html_view("webrl")(GOLDEN) == GOLDEN
+    with pytest.raises(ValueError, match="webrl, compact"):
+        html_view("tiny")

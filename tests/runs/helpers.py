@@ -19,6 +19,7 @@ TINY = [
     "eval.max_tokens=24",
     "orm.epochs=1",
     "sft.epochs=2",
+    "sft.demo_tasks=0",
     "engine.max_seq_len=512",
     "engine.micro_batch=4",
     "run.phases=1",

@@ -81,3 +81,15 @@ def test_load_config_reads_a_file_and_reports_a_missing_one(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_config(str(tmp_path / "bad.json"))
+
+
+def test_the_cpu_preset_shows_small_models_the_compact_page_and_demonstrates_a_subset():
+    c = preset("demo-cpu")
+    assert c.rollout.observation == "compact" and c.engine.max_seq_len == 1024
+    assert 0 < c.sft.demo_tasks < 2215
+    paper = preset("paper-llama8b")
+    assert paper.rollout.observation == "webrl" and paper.sft.demo_tasks == 0
+    with pytest.raises(ConfigError, match="sft.demo_tasks"):
+        c.with_overrides(["sft.demo_tasks=-1"])
+    with pytest.raises(ConfigError, match="rollout.observation: expected one of"):
+        c.with_overrides(["rollout.observation=full"])
