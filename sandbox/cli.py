@@ -59,6 +59,7 @@ async def run_oracle(
     *,
     keep_steps: bool = False,
     on_result: Callable[[dict], None] | None = None,
+    view: str = "webrl",
 ) -> list[dict]:
     """Run the oracle on every task, one worker (browser context + world instance) per instance.
 
@@ -73,7 +74,7 @@ async def run_oracle(
     for index, task in enumerate(tasks):
         queue.put_nowait((index, task))
     results: list[dict | None] = [None] * len(tasks)
-    limits = EpisodeLimits(max_steps=30, screenshots=False, settle_ms=3000)
+    limits = EpisodeLimits(max_steps=30, screenshots=False, settle_ms=3000, view=view)
 
     async def worker(pool: BrowserPool, instance: int) -> None:
         urls = client.site_urls(instance)
@@ -207,7 +208,9 @@ def cmd_export_sft(args: argparse.Namespace) -> dict:
     client, thread = ensure_world(args.world_url, args.instances)
     written = trajectories = 0
     try:
-        results = asyncio.run(run_oracle(tasks, client, args.instances, keep_steps=True))
+        results = asyncio.run(
+            run_oracle(tasks, client, args.instances, keep_steps=True, view=args.view)
+        )
         with open(args.out, "w", encoding="utf-8") as fh:
             for r in results:
                 if r["status"] != "ok" or not r["episode"].steps:
@@ -307,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--progress", action="store_true", help="print a count every 50 tasks")
         if name == "export-sft":
             p.add_argument("--out", required=True)
+            p.add_argument(
+                "--view",
+                choices=["webrl", "compact"],
+                default="webrl",
+                help="the page view the records hold (compact: demo-cpu's; see rollout.observation)",
+            )
         if name == "bench":
             p.add_argument("--resets", type=int, default=50)
             p.add_argument("--pages", type=int, default=50)

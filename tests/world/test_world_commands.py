@@ -44,3 +44,20 @@ def test_world_bench_prints_reset_and_page_times(capsys):
     assert set(out) >= {"reset_ms", "page_ms", "instances"}
     assert out["instances"] == 1 and out["pages"] == 3 and out["resets"] == 5
     assert 0 < out["reset_ms"]["median"] <= out["reset_ms"]["p95"]
+
+
+@pytest.mark.browser
+def test_export_sft_writes_step_records_in_the_view_asked_for(tmp_path, capsys):
+    url = f"http://127.0.0.1:{free_ports()}"
+    records = {}
+    for view in ("webrl", "compact"):
+        out = tmp_path / f"{view}.jsonl"
+        args = ["export-sft", "--world-url", url, "--instances", "1", "--limit", "1"]
+        assert main(args + ["--json", "--out", str(out), "--view", view]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["solved"] == summary["trajectories"] == 1
+        records[view] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records["webrl"]) == len(records["compact"]) > 0
+    assert all("data-bbox" in r["observation"] for r in records["webrl"])
+    assert not any("data-bbox" in r["observation"] for r in records["compact"])
+    assert [r["action"] for r in records["webrl"]] == [r["action"] for r in records["compact"]]
