@@ -85,6 +85,9 @@ class OrmSection:
     """Trajectory counts as success when P(YES) >= threshold (§4.1)."""
     holdout_fraction: float = 0.1
     """Share of labelled trajectories kept out of training to measure accuracy/precision/recall."""
+    balance: bool = True
+    """Repeat the rarer label's training examples until YES and NO are equally frequent (not in the
+    paper: phase 0's data is mostly oracle successes, and an unbalanced ORM says YES to failures)."""
 
 
 @dataclass(frozen=True)

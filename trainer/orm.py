@@ -96,18 +96,33 @@ def orm_scores(
 def classification_metrics(
     probs: Sequence[float], labels: Sequence[bool], threshold: float = 0.5
 ) -> dict[str, float]:
-    """Accuracy, precision and recall of [P(YES) >= threshold] against the labels."""
+    """Accuracy, precision, recall and specificity (NO on failures) of [P(YES) >= threshold]."""
     pred = [p >= threshold for p in probs]
     tp = sum(p and y for p, y in zip(pred, labels, strict=True))
     fp = sum(p and not y for p, y in zip(pred, labels, strict=True))
+    tn = sum((not p) and (not y) for p, y in zip(pred, labels, strict=True))
     fn = sum((not p) and y for p, y in zip(pred, labels, strict=True))
     correct = sum(p == y for p, y in zip(pred, labels, strict=True))
     return {
         "orm/accuracy": correct / len(labels) if labels else 0.0,
         "orm/precision": tp / (tp + fp) if tp + fp else 0.0,
         "orm/recall": tp / (tp + fn) if tp + fn else 0.0,
+        "orm/specificity": tn / (tn + fp) if tn + fp else 0.0,
         "orm/heldout": float(len(labels)),
     }
+
+
+def balance_labels(items: Sequence[Any], labels: Sequence[bool], seed: int) -> list[Any]:
+    """`items` plus repeats of the rarer label's items (whole copies first, then a seeded sample)
+    so that both labels are equally frequent; unchanged when a label is missing."""
+    pos = [x for x, y in zip(items, labels, strict=True) if y]
+    neg = [x for x, y in zip(items, labels, strict=True) if not y]
+    if not pos or not neg or len(pos) == len(neg):
+        return list(items)
+    rare, common = (pos, neg) if len(pos) < len(neg) else (neg, pos)
+    need = len(common) - len(rare)
+    extra = rare * (need // len(rare)) + random.Random(seed).sample(rare, need % len(rare))
+    return [*items, *extra]
 
 
 def split_holdout(
@@ -131,6 +146,8 @@ def train_orm(
 ) -> dict[str, Any]:
     """SFT on prompt → YES/NO for the training part; accuracy/precision/recall on the held-out part."""
     train, held = split_holdout(examples, config.orm.holdout_fraction, config.seed)
+    if config.orm.balance:
+        train = balance_labels(train, [example_label(ex) for ex in train], config.seed)
     records = [
         {"observation": example_prompt(ex), "action": "YES" if example_label(ex) else "NO"}
         for ex in train

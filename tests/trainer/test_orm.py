@@ -73,7 +73,21 @@ def test_metrics_count_accuracy_precision_and_recall():
         m["orm/accuracy"] == 0.75
         and m["orm/precision"] == pytest.approx(2 / 3)
         and m["orm/recall"] == 1.0
+        and m["orm/specificity"] == 0.5
     )
+
+
+def test_balancing_repeats_the_rarer_label_until_both_are_equally_frequent():
+    from trainer.orm import balance_labels
+
+    items = ["y1", "y2", "y3", "y4", "y5", "n1", "n2"]
+    labels = [True] * 5 + [False] * 2
+    out = balance_labels(items, labels, seed=0)
+    assert out[: len(items)] == items
+    assert sum(x.startswith("n") for x in out) == sum(x.startswith("y") for x in out) == 5
+    assert out[len(items) : len(items) + 2] == ["n1", "n2"]  # one whole copy before sampling
+    assert balance_labels(["y1", "y2"], [True, True], seed=0) == ["y1", "y2"]
+    assert balance_labels(items, labels, seed=0) == out
 
 
 def test_training_the_orm_reports_held_out_metrics(tmp_path):
