@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -22,6 +23,10 @@ PY = sys.executable
 HOST = os.environ.get("WEBRL_HOST", "127.0.0.1")
 PORT = int(os.environ.get("WEBRL_PORT", "8000"))
 WORLD_INSTANCES = os.environ.get("WORLD_INSTANCES", "2")
+# The world is served where the workers will look for it (settings' WORLD_URL default).
+WORLD_PORT = str(
+    urllib.parse.urlsplit(os.environ.get("WORLD_URL", "http://127.0.0.1:9400")).port or 9400
+)
 LOG_DIR = ROOT / "var" / "log"
 PASSWORD_FILE = ROOT / "var" / "admin-password.txt"
 
@@ -54,7 +59,8 @@ def services(with_world: bool) -> dict[str, list[str]]:
         "beat": celery("beat", "-l", "INFO", "-s", str(ROOT / "var" / "celerybeat-schedule")),
     }
     if with_world:
-        procs["world"] = [PY, "manage.py", "world", "serve", "--instances", WORLD_INSTANCES]
+        procs["world"] = [PY, "manage.py", "world", "serve", "--instances", WORLD_INSTANCES,
+                          "--port", WORLD_PORT]  # fmt: skip
     return procs
 
 
