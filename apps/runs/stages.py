@@ -242,15 +242,22 @@ def record_phase_metrics(ctx: StageContext, metrics: dict) -> None:
         phase.save(update_fields=["metrics"])
 
 
+def orm_init_examples(run_id: int, phase0: Phase) -> list[dict]:
+    """Phase 0's ORM data: the oracle's successes, then the SFT policy's rollouts labelled by a
+    human where one labelled them, else by ground truth."""
+    rollouts = [r for r in trajectory_rows(finished_train(phase0)) if r["score"] is not None]
+    examples = [orm_example(r, True) for r in demo_rows(run_id)]
+    for r in rollouts:
+        label = r["human_label"] if r["human_label"] is not None else r["score"] >= SUCCESS
+        examples.append(orm_example(r, bool(label)))
+    return examples
+
+
 def stage_orm_init(ctx: StageContext) -> dict:
     """Phase 0: ORM trained on oracle successes and the SFT policy's rollouts labelled by ground truth."""
     from trainer.orm import train_orm
 
-    rollouts = [r for r in trajectory_rows(finished_train(ctx.phase)) if r["score"] is not None]
-    examples = [orm_example(r, True) for r in demo_rows(ctx.run.pk)]
-    for r in rollouts:
-        label = r["human_label"] if r["human_label"] is not None else r["score"] >= SUCCESS
-        examples.append(orm_example(r, bool(label)))
+    examples = orm_init_examples(ctx.run.pk, ctx.phase)
     if not examples:
         raise StageError("no labelled trajectory to train the ORM on")
     actor = require_checkpoint(ctx.run.pk, "actor")

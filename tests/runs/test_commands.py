@@ -32,3 +32,8 @@ def test_train_run_names_the_unknown_key():
     with pytest.raises(CommandError, match="rollout.max_step"):
         call_command("train_run", "--set", "rollout.max_step=3", stdout=StringIO())
     assert not Run.objects.exists()
+
+
+def test_orm_measure_names_a_missing_run():
+    with pytest.raises(CommandError, match="no run 987654"):
+        call_command("orm_measure", "--run", "987654", stdout=StringIO())

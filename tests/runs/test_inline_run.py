@@ -57,3 +57,20 @@ def test_a_one_phase_run_completes_with_every_row_linked(owner, site):
     for phase in Phase.objects.filter(run=run):
         assert "orm/accuracy" in phase.metrics and "eval/success_rate" in phase.metrics
     assert Task.objects.count() >= 6
+
+    # orm_measure retrains phase 0's ORM from this run's data and judges its later trajectories.
+    from apps.runs.orm_measure import measure_orm_variants
+
+    variants = {"off": ["orm.balance=false"], "on": ["orm.balance=true"]}
+    measured = measure_orm_variants(run.pk, variants, out_root=site.CHECKPOINT_ROOT / "measure")
+    judged = (
+        Trajectory.objects.filter(status="ok", score__isnull=False, run=run)
+        .exclude(purpose="demo")
+        .exclude(purpose="train", phase__index=0)
+    )
+    assert measured["judged"] == judged.count() > 0
+    assert measured["train_examples"] >= demos.filter(status="ok", score=1.0).count()
+    for name in variants:
+        later = measured["variants"][name]["later"]
+        assert set(later) == {"orm/accuracy", "orm/precision", "orm/recall", "orm/specificity"}
+        assert all(0.0 <= v <= 1.0 for v in later.values())
