@@ -66,7 +66,7 @@ class RolloutSection:
     """Prompts per HF generate call."""
     observation: Literal["webrl", "compact"] = "webrl"
     """The agent's view of a page: §7.2's simplified HTML as released, or `compact` (no boxes, test
-    ids, repeated data-text or bare wrapper tags; about a third of the tokens) for small models."""
+    ids, repeated data-text or bare wrapper tags; about a quarter of the tokens) for small models."""
 
 
 @dataclass(frozen=True)

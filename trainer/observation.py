@@ -33,7 +33,7 @@ _RETRYABLE = ("Execution context was destroyed", "navigation", "Cannot find cont
 
 
 def compact_html(html: str) -> str:
-    """§7.2's HTML for small models: the same elements, ids, text and values, about a third of the
+    """§7.2's HTML for small models: the same elements, ids, text and values, about a quarter of the
     tokens. Drops `data-bbox` and `data-testid`, a `data-text` that repeats the element's own text,
     and the tags (not the contents) of wrappers left with no attribute.
 
