@@ -11,6 +11,7 @@ from django.db import transaction
 
 from apps.curriculum.models import Task, TaskEdit
 from apps.dashboard.permissions import is_reviewer
+from apps.rollouts.writer import json_for_postgres, pg_text
 from apps.runs.models import Phase, Run
 from trainer.curriculum import Candidate
 from trainer.curriculum_embed import normalize_intent
@@ -45,10 +46,10 @@ def store_candidates(
             else:
                 status = Task.Status.REJECTED
             task, was_created = Task.objects.get_or_create(
-                key=generated_key(run.pk, phase.index, c.intent),
+                key=generated_key(run.pk, phase.index, pg_text(c.intent)),
                 defaults={
-                    "config": c.config,
-                    "intent": c.intent,
+                    "config": json_for_postgres(c.config),
+                    "intent": pg_text(c.intent),
                     "sites": c.sites,
                     "world": world,
                     "split": Task.Split.GENERATED,
@@ -60,7 +61,7 @@ def store_candidates(
                     "generating_phase": phase,
                     "critic_value": (c.notes.get("critic") or {}).get("score"),
                     "generator": {**generator, "how": c.how},
-                    "filter_notes": c.notes,
+                    "filter_notes": json_for_postgres(c.notes),
                 },
             )
             if was_created:

@@ -25,6 +25,12 @@ _STATUS = {
 }
 
 
+def pg_text(value: str | None) -> str | None:
+    """Text Postgres can store: a model may emit NUL characters, which text columns refuse; each
+    becomes U+FFFD (the token ids keep what was really sampled)."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 def prepare_trajectories(
     run_id: int,
     phase_id: int,
@@ -125,12 +131,12 @@ def _upsert_step(trajectory_id: int, record) -> Step:
         trajectory_id=trajectory_id,
         index=record.index,
         defaults={
-            "observation": record.observation,
-            "response": record.response,
+            "observation": pg_text(record.observation),
+            "response": pg_text(record.response),
             "token_ids": list(record.token_ids) if record.token_ids else None,
-            "action": record.action,
-            "url": record.url,
-            "error": record.error or "",
+            "action": json_for_postgres(record.action) if record.action is not None else None,
+            "url": pg_text(record.url),
+            "error": pg_text(record.error or ""),
             "elapsed_ms": record.elapsed_ms,
         },
     )
@@ -164,13 +170,13 @@ def finish_trajectory(trajectory_id: int, worker: str, result) -> bool:
         )
         traj.status = _STATUS.get(result.status, Trajectory.Status.ERROR)
         traj.score = result.score
-        traj.final_answer = result.final_answer
-        traj.final_url = result.final_url or ""
+        traj.final_answer = pg_text(result.final_answer)
+        traj.final_url = pg_text(result.final_url or "")
         traj.step_count = len(result.steps)
-        traj.error = (result.error or "")[:5000]
+        traj.error = pg_text((result.error or "")[:5000])
         traj.env_version = result.env_version or ""
         traj.evaluator_version = result.evaluator_version or ""
-        traj.eval_detail = _json_safe(result.eval_detail or {})
+        traj.eval_detail = json_for_postgres(result.eval_detail or {})
         traj.finished_at = timezone.now()
         traj.save()
     return True
@@ -181,14 +187,27 @@ def fail_trajectory(trajectory_id: int, worker: str, error: str) -> bool:
     return bool(
         Trajectory.objects.filter(
             pk=trajectory_id, status=Trajectory.Status.RUNNING, claimed_by=worker
-        ).update(status=Trajectory.Status.ERROR, error=error[:5000], finished_at=timezone.now())
+        ).update(
+            status=Trajectory.Status.ERROR, error=pg_text(error[:5000]), finished_at=timezone.now()
+        )
     )
 
 
-def _json_safe(value):
+def json_for_postgres(value):
+    """A JSON round trip (str() for the rest) with NUL characters replaced: jsonb refuses them too."""
     import json
 
-    return json.loads(json.dumps(value, default=str))
+    return _no_nul(json.loads(json.dumps(value, default=str)))
+
+
+def _no_nul(value):
+    if isinstance(value, str):
+        return pg_text(value)
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {pg_text(k): _no_nul(v) for k, v in value.items()}
+    return value
 
 
 def stage_counts(phase_id: int, purpose: str) -> dict[str, int]:

@@ -72,6 +72,17 @@ def test_storing_the_same_candidates_again_creates_nothing(run_phase, seed_task)
     assert Task.objects.get(run=run).status == "approved"
 
 
+def test_a_generated_intent_with_nul_characters_is_stored_with_replacement_characters(
+    run_phase, seed_task
+):
+    run, phase = run_phase
+    odd = candidate("Open\x00 the newest post", seed_task.key)
+    counts = store_candidates(run, phase, [odd], world="sandbox", generator={}, auto_approve=True)
+    assert counts == {"created": 1, "existing": 0}
+    row = Task.objects.get(run=run)
+    assert row.intent == "Open\ufffd the newest post" and "\x00" not in row.config["intent"]
+
+
 def test_a_reviewer_approves_and_rejects_in_bulk_with_history(cast, run_phase, seed_task):
     _, reviewer, _ = cast
     run, phase = run_phase

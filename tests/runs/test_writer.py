@@ -128,3 +128,23 @@ def test_only_trajectories_silent_for_long_count_as_orphans(phase):
     assert reset_running(phase.pk, "train", older_than_s=60) == 1
     assert Trajectory.objects.get(pk=dead.pk).status == "pending"
     assert Trajectory.objects.get(pk=live.pk).status == "running"
+
+
+def test_nul_characters_a_model_emits_are_stored_as_replacement_characters(phase):
+    (task,) = make_tasks(1, 0)
+    prepare_trajectories(phase.run_id, phase.pk, "train", [task.pk])
+    traj = claim_next(phase.pk, "train", "w")
+    garbage = StepRecord(0, "<p>a\x00b</p>", "prompt", 'do(action="Type", argument="\x00")',
+                         [0, 1], None, {"kind": "type", "argument": "\x00x"}, "http://x/",
+                         None, "parse\x00 error", 5.0)  # fmt: skip
+    assert write_step(traj.pk, "w", garbage)
+    result = EpisodeResult("ok", [garbage], "an\x00swer", "http://x/", "<p/>", 0.0,
+                           {"stop\x00": "why\x00"}, "boom\x00")  # fmt: skip
+    assert finish_trajectory(traj.pk, "w", result)
+    traj.refresh_from_db()
+    step = traj.steps.get()
+    assert step.response == 'do(action="Type", argument="\ufffd")'
+    assert step.observation == "<p>a\ufffdb</p>" and step.error == "parse\ufffd error"
+    assert step.action == {"kind": "type", "argument": "\ufffdx"} and step.token_ids == [0, 1]
+    assert traj.final_answer == "an\ufffdswer" and traj.error == "boom\ufffd"
+    assert traj.eval_detail == {"stop\ufffd": "why\ufffd"}
