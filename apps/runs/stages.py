@@ -352,14 +352,9 @@ def stage_actor(ctx: StageContext) -> dict:
 
 
 def stage_curriculum(ctx: StageContext) -> dict:
-    """One generation + filter round (the curriculum app's); skipped while that app has none."""
-    try:
-        from apps.curriculum.round import run_curriculum_round
-    except ImportError:
-        log.warning(
-            "apps.curriculum.round is missing: phase %s keeps its task set", ctx.phase.index
-        )
-        return {"curriculum/skipped": 1.0}
+    """One generation + filter round of the curriculum app (§6)."""
+    from apps.curriculum.round import run_curriculum_round
+
     result = run_curriculum_round(ctx.run, ctx.phase.index)
     metrics = {k: float(v) for k, v in (result or {}).items() if isinstance(v, int | float)}
     record_phase_metrics(ctx, metrics)
