@@ -92,6 +92,8 @@ def _progress(
     def on_step(metrics: dict[str, Any]) -> None:
         print(json.dumps(metrics), flush=True)
         if bar is not None:
+            if metrics.get("total_steps") and bar.total is None:
+                bar.total = metrics["total_steps"]
             bar.update(1)
             bar.set_postfix(loss=f"{metrics.get('loss', float('nan')):.4f}")
 

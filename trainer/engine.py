@@ -280,7 +280,11 @@ def fit(
         elapsed = time.perf_counter() - t0
         last = {k: v / pending for k, v in sums.items()}
         last.update(
-            step=engine.step, lr=engine.lr, grad_norm=norm, tokens_per_s=tokens / max(elapsed, 1e-9)
+            step=engine.step,
+            total_steps=engine.total_steps,
+            lr=engine.lr,
+            grad_norm=norm,
+            tokens_per_s=tokens / max(elapsed, 1e-9),
         )
         if on_step is not None:
             on_step(dict(last))

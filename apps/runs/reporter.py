@@ -17,6 +17,7 @@ from apps.runs import live
 from apps.runs.models import Checkpoint, MetricPoint
 
 log = logging.getLogger(__name__)
+_COUNTERS = ("step", "total_steps")  # where a training stage is, not a metric to chart
 
 
 def frame_html(slot: int, jpeg: bytes, caption: str = "") -> str:
@@ -77,7 +78,7 @@ class DjangoReporter:
         self._last_frame: dict[int, float] = {}
         self._lock = threading.Lock()
 
-    def on_metrics(self, metrics: dict, step: int) -> None:
+    def on_metrics(self, metrics: dict, step: int, total: int | None = None) -> None:
         """Store every numeric metric as a MetricPoint and send them as one live fragment."""
         numbers = {
             k: float(v)
@@ -92,14 +93,16 @@ class DjangoReporter:
         )
         self._send("metrics", {"html": metrics_html(self.stage, numbers), "data": numbers})
         if self.on_progress is not None:
-            self.on_progress({"step": step, **numbers})
+            self.on_progress({"step": step, **numbers, **({"total": total} if total else {})})
 
     def on_train_step(self, prefix: str) -> Callable[[dict], None]:
         """An `on_step` callback for the trainer's `fit`: keys are namespaced `prefix/...`."""
 
         def on_step(metrics: dict) -> None:
             step = int(metrics.get("step", 0))
-            self.on_metrics({f"{prefix}/{k}": v for k, v in metrics.items() if k != "step"}, step)
+            total = metrics.get("total_steps")
+            named = {f"{prefix}/{k}": v for k, v in metrics.items() if k not in _COUNTERS}
+            self.on_metrics(named, step, int(total) if total else None)
 
         return on_step
 

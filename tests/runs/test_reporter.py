@@ -29,6 +29,16 @@ def test_numeric_metrics_become_metric_points_and_text_is_left_out(reporter):
     assert rows == {("loss/actor", 7, 0.5), ("actor/steps", 7, 3.0)}
 
 
+def test_a_training_step_stores_its_metrics_and_hands_the_step_count_to_the_progress_bar(reporter):
+    seen = []
+    reporter.on_progress = seen.append
+    on_step = reporter.on_train_step("sft")
+    on_step({"step": 3, "total_steps": 10, "loss": 1.25, "lr": 0.001})
+    rows = set(MetricPoint.objects.values_list("name", "step", "value"))
+    assert rows == {("sft/loss", 3, 1.25), ("sft/lr", 3, 0.001)}
+    assert seen == [{"step": 3, "sft/loss": 1.25, "sft/lr": 0.001, "total": 10}]
+
+
 def test_a_rerun_stage_updates_its_checkpoint_instead_of_adding_one(reporter):
     reporter.on_checkpoint("actor", "/a", 1, {}, {})
     reporter.on_checkpoint("actor", "/b", 2, {}, {})

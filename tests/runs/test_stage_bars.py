@@ -17,8 +17,8 @@ def test_a_stage_that_rolls_out_and_then_trains_switches_to_a_step_bar():
     progress({"step": 7, "sft/loss": 1.5})
     assert (bars.bar.unit, bars.bar.n) == ("step", 7)
     assert bars.bar.desc.startswith("phase 0 sft training")
-    progress({"step": 9})
-    assert bars.bar.n == 9
+    progress({"step": 9, "total": 12})
+    assert (bars.bar.n, bars.bar.total) == (9, 12)
     bars.close()
 
 

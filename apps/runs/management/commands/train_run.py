@@ -55,6 +55,8 @@ class StageBars:
                     self.bar.close()
                     self.bar = tqdm(desc=f"phase {stage.phase.index} {stage.name} training",
                                     unit="step", leave=True)  # fmt: skip
+                if update.get("total"):
+                    self.bar.total = int(update["total"])
                 self.bar.n = int(update["step"])
                 self.bar.refresh()
 
