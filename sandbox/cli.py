@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sandbox.client import WorldClient
 from sandbox.server import WorldThread, serve
 from sandbox.tasks import TEST_MIX, load_tasks
+from trainer.env import VIEWS
 
 DEFAULT_WORLD_URL = "http://127.0.0.1:9400"
 GAMMA = 0.9
@@ -312,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", required=True)
             p.add_argument(
                 "--view",
-                choices=["webrl", "compact"],
+                choices=VIEWS,
                 default="webrl",
                 help="the page view the records hold (compact: demo-cpu's; see rollout.observation)",
             )

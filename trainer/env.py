@@ -56,6 +56,10 @@ class StepContext:
 Policy = Callable[[StepContext], Awaitable[PolicyOutput]]
 
 
+VIEWS = ("webrl", "compact")
+"""Names of the agent's text views of a page (`trainer.observation.html_view`)."""
+
+
 @dataclass
 class EpisodeLimits:
     """When an episode stops (§7.1) and how long the browser may take."""
@@ -87,8 +91,8 @@ class EpisodeLimits:
                 raise ValueError(f"EpisodeLimits.{name} must be >= 1, got {getattr(self, name)}")
         if self.action_timeout_s <= 0 or self.episode_timeout_s <= 0:
             raise ValueError("EpisodeLimits timeouts must be positive seconds")
-        if self.view not in ("webrl", "compact"):
-            raise ValueError(f"EpisodeLimits.view must be 'webrl' or 'compact', got {self.view!r}")
+        if self.view not in VIEWS:
+            raise ValueError(f"EpisodeLimits.view must be one of {VIEWS}, got {self.view!r}")
         if self.settle_ms < 0 or self.nav_grace_ms < 0:
             raise ValueError("EpisodeLimits.settle_ms and nav_grace_ms must be >= 0 milliseconds")
 

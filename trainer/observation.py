@@ -16,10 +16,9 @@ from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 
-from trainer.env import Observation
+from trainer.env import VIEWS, Observation
 
 JPEG_QUALITY = 50
-VIEWS = ("webrl", "compact")
 
 # One tag of §7.2's grammar: `<TAG id="N" k="v">` or `</TAG>`. A value holding a double quote does
 # not match; such a tag is left exactly as it is.

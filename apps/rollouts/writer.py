@@ -134,7 +134,7 @@ def _upsert_step(trajectory_id: int, record) -> Step:
             "observation": pg_text(record.observation),
             "response": pg_text(record.response),
             "token_ids": list(record.token_ids) if record.token_ids else None,
-            "action": json_for_postgres(record.action) if record.action is not None else None,
+            "action": json_for_postgres(record.action),
             "url": pg_text(record.url),
             "error": pg_text(record.error or ""),
             "elapsed_ms": record.elapsed_ms,

@@ -7,7 +7,6 @@ stages (rollout, eval) are prepared here and run by shards in `apps.runs.browser
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from apps.runs.models import Checkpoint, Phase, Run, StageRun
 from apps.runs.reporter import DjangoReporter
 from trainer.config import RunConfig
 from trainer.phase import choose_tasks, step_records
-
-log = logging.getLogger(__name__)
 
 SUCCESS = 1.0
 
