@@ -150,9 +150,12 @@ def test_a_run_survives_a_killed_rollout_worker_and_finishes_with_every_row_link
     workers.kill("ra")
     workers.start("ra2", "rollout")
     # Either the surviving shard retakes the orphaned trajectory, or (when it finished first) the
-    # stage goes silent and the reaper (beat's job, run here by hand) re-queues it.
+    # stage goes silent and the reaper (beat's job, run here by hand) re-queues it. 60 s, not less:
+    # a live stage may go that long between beats (loading a model, a curriculum round), and a
+    # reaper that re-queues it while it works leaves the run waiting on a busy queue until the
+    # run-level reaper fails it (seen with 15 s on a quiet 2-core machine).
     wait_for(
-        lambda: _status(run) not in Run.ACTIVE or (workers.reap(15) and False),
+        lambda: _status(run) not in Run.ACTIVE or (workers.reap(60) and False),
         900,
         "the run to finish",
         every=3,
