@@ -84,15 +84,20 @@ def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, st
     """SFT continued on the demonstrations, and filtered BC on WebRL's phase-1 successes (§9)."""
     from trainer.engine import train_sft
     from trainer.models import build_tiny_llama, load_tokenizer, save_model
+    from trainer.pretrain import pretrained_dir
 
     sft = Checkpoint.objects.get(run=run, kind="actor", phase__index=0).path
     budget = config.run.phases * config.actor.epochs
     gamma = config.actor.gamma
     dirs = {}
-    tokenizer = load_tokenizer(sft)
-    base = build_tiny_llama(config.model, tokenizer, config.engine.max_seq_len, config.seed)
-    dirs["base"] = str(out_root / "base")
-    save_model(base, tokenizer, dirs["base"])
+    pretrained = pretrained_dir(out_root.parent / "phase-0" / "pretrain")
+    if pretrained is not None:  # the copy-pretrained model SFT started from (trainer/pretrain.py)
+        dirs["base"], dirs["base_label"] = str(pretrained), "Base (copy-pretrained)"
+    else:
+        tokenizer = load_tokenizer(sft)
+        base = build_tiny_llama(config.model, tokenizer, config.engine.max_seq_len, config.seed)
+        dirs["base"], dirs["base_label"] = str(out_root / "base"), "Base (untrained)"
+        save_model(base, tokenizer, dirs["base"])
     demos = records_of(demo_rows(run.pk), gamma)
     result = train_sft(config, demos, out_root / "sft_continued", init=sft, epochs=budget,
                        schedule="constant", warmup_ratio=0.0)  # fmt: skip
@@ -127,7 +132,7 @@ def run_learning(owner, config: RunConfig, test_limit: int | None, on_stage=None
     out_root = Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}" / "baselines"
     dirs = train_baselines(config, run, out_root)
     base = eval_model(owner, "learning: base", config, dirs["base"], on_stage)
-    rows = {"Base (untrained)": base, **rows}
+    rows = {dirs["base_label"]: base, **rows}
     rows["SFT continued"] = eval_model(owner, "learning: sft-continued", config,
                                        dirs["sft_continued"], on_stage)  # fmt: skip
     rows["Filtered BC"] = eval_model(owner, "learning: filtered-bc", config, dirs["filtered_bc"],

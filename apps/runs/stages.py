@@ -176,15 +176,27 @@ def stage_sft(ctx: StageContext) -> dict:
     records = records_of(demo_rows(ctx.run.pk), ctx.config.actor.gamma)
     if not records:
         raise StageError("no successful oracle demonstration to fine-tune on (is the world up?)")
+    init = None
+    if ctx.config.model.pretrain_steps and not ctx.config.model.policy:
+        from trainer.pretrain import pretrain_tiny
+
+        pre = pretrain_tiny(ctx.config, records, ctx.dir("pretrain"),
+                            on_step=ctx.reporter.on_train_step("pretrain"),
+                            should_stop=ctx.should_stop)  # fmt: skip
+        if not pre.get("model_dir"):
+            return {}
+        init = pre["model_dir"]
     out = ctx.dir("sft")
     result = train_sft(
-        ctx.config, records, out, on_step=ctx.reporter.on_train_step("sft"),
+        ctx.config, records, out, init=init, on_step=ctx.reporter.on_train_step("sft"),
         should_stop=ctx.should_stop,
     )  # fmt: skip
     if not result.get("model_dir"):
         return {}
     metrics = {"sft/steps": result["steps"], "sft/loss": result["loss"] or 0.0,
                "sft/records": len(records)}  # fmt: skip
+    if init is not None:
+        metrics["pretrain/steps"] = float(pre["steps"])
     ctx.reporter.on_checkpoint("actor", result["model_dir"], result["steps"], metrics,
                                ctx.config.to_dict())  # fmt: skip
     return metrics

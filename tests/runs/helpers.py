@@ -20,6 +20,7 @@ TINY = [
     "orm.epochs=1",
     "sft.epochs=2",
     "sft.demo_tasks=0",
+    "model.pretrain_steps=4",
     "engine.max_seq_len=512",
     "engine.micro_batch=4",
     "run.phases=1",

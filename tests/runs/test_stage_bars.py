@@ -29,3 +29,16 @@ def test_a_training_stage_counts_steps_on_its_own_bar():
     assert (bars.bar.unit, bars.bar.n) == ("step", 4)
     assert bars.bar.desc.startswith("phase 2 critic")
     bars.close()
+
+
+def test_copy_pretraining_and_sft_in_one_stage_each_get_a_bar_with_their_own_total():
+    bars = StageBars(stdout=None)
+    progress = bars(a_stage())
+    progress({"counts": {"done": 4}})
+    progress({"step": 1500, "total": 1500, "pretrain/loss": 1.4})
+    assert bars.bar.desc.startswith("phase 0 sft pretrain")
+    assert (bars.bar.n, bars.bar.total) == (1500, 1500)
+    progress({"step": 1, "total": 803, "sft/loss": 8.0})
+    assert bars.bar.desc.startswith("phase 0 sft training")
+    assert (bars.bar.n, bars.bar.total) == (1, 803)
+    bars.close()

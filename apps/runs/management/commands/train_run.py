@@ -35,11 +35,13 @@ class StageBars:
     def __init__(self, stdout):
         self.stdout = stdout
         self.bar: tqdm | None = None
+        self.part = ""
 
     def __call__(self, stage):
         if self.bar is not None:
             self.bar.close()
         self.bar = tqdm(desc=f"phase {stage.phase.index} {stage.name}", unit="step", leave=True)
+        self.part = ""
 
         def progress(update: dict) -> None:
             counts = update.get("counts")
@@ -51,10 +53,16 @@ class StageBars:
                 self.bar.n = done
                 self.bar.refresh()
             elif "step" in update:
-                if self.bar.unit == "episode":  # episodes done, training begins (phase 0's SFT)
+                # metrics come namespaced ("pretrain/loss", "sft/loss"): a new namespace after
+                # episodes or another trainer (phase 0: demonstrations, copy pretraining, SFT)
+                # gets a bar of its own
+                part = next((k.split("/")[0] for k in update if "/" in k), "")
+                if self.bar.unit == "episode" or (self.part and part and part != self.part):
                     self.bar.close()
-                    self.bar = tqdm(desc=f"phase {stage.phase.index} {stage.name} training",
+                    what = "training" if part in ("", stage.name) else part
+                    self.bar = tqdm(desc=f"phase {stage.phase.index} {stage.name} {what}",
                                     unit="step", leave=True)  # fmt: skip
+                self.part = part or self.part
                 if update.get("total"):
                     self.bar.total = int(update["total"])
                 self.bar.n = int(update["step"])
