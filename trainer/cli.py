@@ -18,8 +18,9 @@ from trainer.data import DataError, add_mc_returns, read_steps, write_steps
 from trainer.engine import TrainingError
 from trainer.models import ModelLoadError
 from trainer.orm import OrmError
+from trainer.pretrain import PretrainError
 
-USER_ERRORS = (ConfigError, DataError, ModelLoadError, TrainingError, OrmError)
+USER_ERRORS = (ConfigError, DataError, ModelLoadError, TrainingError, OrmError, PretrainError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in [
         (
             "sft",
-            "supervised fine-tuning on prompt -> action steps (builds a tiny model without --init)",
+            "supervised fine-tuning on prompt -> action steps (without --init: builds a tiny model,"
+            " copy-pretrained first when model.pretrain_steps > 0)",
         ),
         ("critic", "train the double-headed critic (§3) on step records"),
         ("actor", "one WebRL actor update (§2) with a critic and a reference policy"),
@@ -136,9 +138,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     on_step, close = _progress(None)
     try:
         if args.command == "sft":
-            return train_sft(
-                config, records, args.out, init=args.init, on_step=on_step, resume=args.resume
+            init, pretrained = args.init, None
+            if not init and not config.model.policy and config.model.pretrain_steps:
+                from pathlib import Path
+
+                from trainer.pretrain import pretrain_tiny
+
+                pre = pretrain_tiny(
+                    config, records, Path(args.out) / "pretrain",
+                    on_step=lambda m: on_step({"stage": "pretrain", **m}),
+                )  # fmt: skip
+                init = pretrained = pre["model_dir"]
+            result = train_sft(
+                config, records, args.out, init=init, on_step=on_step, resume=args.resume
             )
+            return {**result, "pretrained": pretrained} if pretrained else result
         if not args.init:
             raise ConfigError(f"{args.command} needs --init (the SFT model or the current actor)")
         if args.command == "critic":

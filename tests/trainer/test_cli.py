@@ -11,6 +11,7 @@ from trainer.data import write_steps
 TINY = [
     "--set", "model.hidden_size=64", "--set", "model.intermediate_size=128", "--set", "model.num_layers=2",
     "--set", "model.vocab_size=400", "--set", "engine.max_seq_len=256", "--set", "sft.epochs=1",
+    "--set", "model.pretrain_steps=2",
 ]  # fmt: skip
 
 
@@ -33,9 +34,13 @@ def test_python_dash_m_trainer_sft_prints_a_json_line_per_step_and_a_done_line(t
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     lines = _lines(proc.stdout)
-    assert [line["step"] for line in lines[:-1]] == list(range(1, len(lines)))
+    pretrain = [line for line in lines[:-1] if line.get("stage") == "pretrain"]
+    sft = [line for line in lines[:-1] if line.get("stage") != "pretrain"]
+    assert [line["step"] for line in pretrain] == [1, 2]  # copy pretraining of the fresh tiny model
+    assert [line["step"] for line in sft] == list(range(1, len(sft) + 1))
     assert all(isinstance(line["loss"], float) for line in lines[:-1])
     assert lines[-1]["done"] is True and (tmp_path / "sft" / "final" / "config.json").exists()
+    assert lines[-1]["pretrained"] == str(tmp_path / "sft" / "pretrain" / "final")
 
 
 def test_critic_actor_orm_and_replay_run_from_the_command_line(
