@@ -54,6 +54,12 @@ def test_a_one_phase_run_completes_with_every_row_linked(owner, site):
         "actor", "critic", "orm",
     }  # fmt: skip
     assert MetricPoint.objects.filter(run=run, name="orm/accuracy").count() == 2
+    # phase 0 copy-pretrained the fresh tiny model (4 steps in the tiny config) before SFT
+    assert MetricPoint.objects.filter(run=run, name="pretrain/loss").count() == 4
+    assert (
+        StageRun.objects.get(phase__run=run, phase__index=0, name="sft").metrics["pretrain/steps"]
+        == 4
+    )
     for phase in Phase.objects.filter(run=run):
         assert "orm/accuracy" in phase.metrics and "eval/success_rate" in phase.metrics
     assert Task.objects.count() >= 6
