@@ -67,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
                 default=[],
                 help="earlier phases' step files (repeatable)",
             )
+    probe = sub.add_parser(
+        "copy-probe",
+        help="SFT from scratch vs from the copy-pretrained tiny model: greedy agreement with the"
+        " oracle on held-out steps (JSON)",
+    )
+    probe.add_argument("--config", default="demo-cpu")
+    probe.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    probe.add_argument("--data", required=True, help="JSONL step file (`world export-sft`)")
+    probe.add_argument("--out", required=True, help="directory for the models it trains")
+    probe.add_argument("--train-tasks", type=int, default=200)
+    probe.add_argument("--held-steps", type=int, default=150)
     bench = sub.add_parser(
         "bench", help="time actor-update steps of a Llama built from a config (JSON numbers)"
     )
@@ -124,6 +135,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             close()
     records = read_steps(args.data)
+    if args.command == "copy-probe":
+        from trainer.probe import copy_probe
+
+        on_step, close = _progress(None)
+        try:
+            return copy_probe(config, records, args.out, train_tasks=args.train_tasks,
+                              held_steps=args.held_steps, on_step=on_step)  # fmt: skip
+        finally:
+            close()
     if any("mc_return" not in r for r in records):
         records = add_mc_returns(records, config.actor.gamma)
     if args.command == "replay":

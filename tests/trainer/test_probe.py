@@ -1,0 +1,59 @@
+"""The copy probe (trainer/probe.py): splitting by task, scoring replies, and the whole comparison."""
+
+import pytest
+
+from tests.trainer.helpers import make_steps, tiny_config
+from trainer.cli import main
+from trainer.config import ConfigError
+from trainer.data import DataError, write_steps
+from trainer.probe import agreement, copy_probe, split_by_task
+
+
+def test_held_out_steps_come_only_from_tasks_after_the_training_tasks():
+    records = [{"task_id": t, "action": f"a{t}-{i}"} for t in range(6) for i in range(3)]
+    train, held = split_by_task(records, train_tasks=4, held_steps=5, seed=0)
+    assert {r["task_id"] for r in train} == {0, 1, 2, 3} and len(train) == 12
+    assert {r["task_id"] for r in held} <= {4, 5} and len(held) == 5
+    with pytest.raises(DataError, match="more than --train-tasks"):
+        split_by_task(records, train_tasks=6, held_steps=5, seed=0)
+
+
+def test_agreement_counts_whole_actions_elements_and_typed_arguments():
+    golds = [
+        'do(action="Search", argument="Juniper Pet Brush", element="5")<|eot_id|>',
+        'do(action="Click", element="22")',
+        'exit(message="$72.49")',
+    ]
+    outputs = [
+        'do(action="Search", argument="Juniper Dog Bowl", element="5")',  # right box, wrong name
+        'do(action="Click", element="22")',
+        "do(action=",  # garbage
+    ]
+    got = agreement(outputs, golds)
+    assert (got["steps"], got["parsed"], got["exact"], got["kind"]) == (3, 2, 1, 2)
+    assert (got["element_n"], got["element"], got["typed_n"], got["typed"]) == (2, 2, 1, 0)
+    right = agreement([golds[0].removesuffix("<|eot_id|>")], golds[:1])
+    assert (right["exact"], right["typed"], right["typed_share"]) == (1, 1, 1.0)
+
+
+def test_the_probe_trains_both_variants_and_scores_each_on_the_same_held_out_steps(tmp_path):
+    config = tiny_config(**{"model.pretrain_steps": 3, "eval.max_tokens": 16})
+    result = copy_probe(config, make_steps(12), tmp_path, train_tasks=4, held_steps=5)
+    assert result["held_steps"] == 5 and result["pretrain_steps"] == 3
+    for name in ("from_scratch", "copy_pretrained"):
+        assert result[name]["steps"] == 5
+        assert 0 <= result[name]["exact"] <= result[name]["parsed"] <= 5
+    assert (tmp_path / "copy_pretrained" / "pretrain" / "final").is_dir()
+    assert not (tmp_path / "from_scratch" / "pretrain").exists()
+
+
+def test_the_probe_refuses_a_config_without_copy_pretraining(tmp_path):
+    with pytest.raises(ConfigError, match="pretrain_steps"):
+        copy_probe(tiny_config(**{"model.pretrain_steps": 0}), make_steps(6), tmp_path)
+
+
+def test_the_probe_on_the_command_line_says_what_is_wrong_with_its_data(tmp_path, capsys):
+    data = tmp_path / "steps.jsonl"
+    write_steps(data, make_steps(2))
+    code = main(["copy-probe", "--data", str(data), "--out", str(tmp_path / "out")])
+    assert code == 2 and "more than --train-tasks" in capsys.readouterr().err

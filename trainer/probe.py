@@ -1,0 +1,136 @@
+"""The copy probe: does SFT from a copy-pretrained tiny model copy names that SFT from scratch cannot?
+
+`python -m trainer copy-probe --config demo-cpu --data steps.jsonl` fine-tunes the tiny model twice
+on the first `--train-tasks` tasks of a step file (as `world export-sft` writes it): once from
+scratch and once after `model.pretrain_steps` of copy pretraining (trainer/pretrain.py). Both then
+decode greedily on held-out steps of later tasks, and the probe counts how often each reproduces the
+oracle's action: whole, its kind, its element and, where the oracle typed or searched something, its
+argument. No browser, no database: the held-out steps are scored against the oracle's own next
+action, not by running it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from trainer.actions import Action, Kind, parse_action
+from trainer.config import ConfigError, RunConfig
+from trainer.data import DataError
+from trainer.prompts import EOT
+
+TYPED = {Kind.TYPE, Kind.SEARCH}
+
+
+def split_by_task(
+    records: Sequence[dict[str, Any]], train_tasks: int, held_steps: int, seed: int
+) -> tuple[list[dict], list[dict]]:
+    """(steps of the first `train_tasks` tasks, up to `held_steps` steps of the tasks after them).
+
+    Tasks are keyed by `task_id` (else `task`, the intent) in the order they first appear."""
+    order: dict[Any, int] = {}
+    for r in records:
+        order.setdefault(r.get("task_id", r.get("task")), len(order))
+    if len(order) <= train_tasks:
+        raise DataError(
+            f"the step file holds {len(order)} tasks: the probe needs more than --train-tasks "
+            f"({train_tasks}) so that some are held out"
+        )
+    train = [r for r in records if order[r.get("task_id", r.get("task"))] < train_tasks]
+    held = [r for r in records if order[r.get("task_id", r.get("task"))] >= train_tasks]
+    random.Random(seed).shuffle(held)
+    return train, held[:held_steps]
+
+
+def _clean(text: str) -> str:
+    return text[: -len(EOT)].strip() if text.endswith(EOT) else text.strip()
+
+
+def agreement(outputs: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
+    """How often each output reproduces its oracle action (counts, and shares where it has any)."""
+    n = len(golds)
+    counts = {"steps": n, "parsed": 0, "exact": 0, "kind": 0, "element_n": 0, "element": 0}
+    counts.update({"typed_n": 0, "typed": 0})
+    for out, gold_text in zip(outputs, golds, strict=True):
+        gold = parse_action(_clean(gold_text))
+        got = parse_action(out)
+        ok = isinstance(got, Action)
+        counts["parsed"] += ok
+        counts["exact"] += _clean(out) == _clean(gold_text)
+        if not isinstance(gold, Action):
+            continue
+        counts["kind"] += ok and got.kind == gold.kind
+        if gold.element:
+            counts["element_n"] += 1
+            counts["element"] += ok and got.element == gold.element
+        if gold.kind in TYPED:
+            counts["typed_n"] += 1
+            counts["typed"] += ok and got.kind == gold.kind and got.argument == gold.argument
+    shares = {
+        "parsed_share": counts["parsed"] / max(n, 1),
+        "exact_share": counts["exact"] / max(n, 1),
+        "element_share": counts["element"] / max(counts["element_n"], 1),
+        "typed_share": counts["typed"] / max(counts["typed_n"], 1),
+    }
+    return {**counts, **{k: round(v, 3) for k, v in shares.items()}}
+
+
+def greedy_outputs(model_dir: str | Path, config: RunConfig, records: Sequence[dict]) -> list[str]:
+    """The model's greedy reply to each record's prompt, with evaluation's token budget."""
+    from trainer.generation import Decoding, HFGenerator
+
+    decoding = dataclasses.replace(Decoding.evaluation(config), temperature=0.0)
+    generator = HFGenerator.from_dir(model_dir, config, decoding)
+    return [o.text for o in generator.generate([r["observation"] for r in records])]
+
+
+def copy_probe(
+    config: RunConfig,
+    records: Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    *,
+    train_tasks: int = 200,
+    held_steps: int = 150,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """SFT from scratch and from the copy-pretrained model on the same steps; agreement of each."""
+    from trainer.engine import train_sft
+    from trainer.pretrain import pretrain_tiny
+
+    if config.model.policy:
+        raise ConfigError("copy-probe builds tiny models: leave model.policy empty")
+    if config.model.pretrain_steps < 1:
+        raise ConfigError(
+            "copy-probe compares against copy pretraining: set model.pretrain_steps > 0"
+        )
+    train, held = split_by_task(records, train_tasks, held_steps, config.seed)
+    out = Path(out_dir)
+    result: dict[str, Any] = {
+        "train_tasks": train_tasks,
+        "train_steps": len(train),
+        "held_steps": len(held),
+        "pretrain_steps": config.model.pretrain_steps,
+    }
+    golds = [r["action"] for r in held]
+    for name, pretrain in (("from_scratch", False), ("copy_pretrained", True)):
+        started = time.perf_counter()
+
+        def tagged(metrics: dict[str, Any], stage: str, name: str = name) -> None:
+            if on_step is not None:
+                on_step({"variant": name, "stage": stage, **metrics})
+
+        init = None
+        if pretrain:
+            pre = pretrain_tiny(config, train, out / name / "pretrain",
+                                on_step=lambda m: tagged(m, "pretrain"))  # fmt: skip
+            init = pre["model_dir"]
+        sft = train_sft(config, train, out / name / "sft", init=init,
+                        on_step=lambda m: tagged(m, "sft"))  # fmt: skip
+        scores = agreement(greedy_outputs(sft["model_dir"], config, held), golds)
+        result[name] = {**scores, "sft_loss": sft["loss"],
+                        "minutes": round((time.perf_counter() - started) / 60, 1)}  # fmt: skip
+    return result
