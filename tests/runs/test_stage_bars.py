@@ -14,7 +14,7 @@ def test_a_stage_that_rolls_out_and_then_trains_switches_to_a_step_bar():
     progress = bars(a_stage())
     progress({"counts": {"done": 3, "pending": 1}})
     assert (bars.bar.unit, bars.bar.n, bars.bar.total) == ("episode", 3, 4)
-    progress({"step": 7, "sft/loss": 1.5})
+    progress({"step": 7, "total": 9, "sft/loss": 1.5})
     assert (bars.bar.unit, bars.bar.n) == ("step", 7)
     assert bars.bar.desc.startswith("phase 0 sft training")
     progress({"step": 9, "total": 12})
@@ -41,4 +41,14 @@ def test_copy_pretraining_and_sft_in_one_stage_each_get_a_bar_with_their_own_tot
     progress({"step": 1, "total": 803, "sft/loss": 8.0})
     assert bars.bar.desc.startswith("phase 0 sft training")
     assert (bars.bar.n, bars.bar.total) == (1, 803)
+    bars.close()
+
+
+def test_a_browser_stage_closing_metrics_do_not_open_a_training_bar():
+    bars = StageBars(stdout=None)
+    progress = bars(a_stage("eval", 1))
+    progress({"counts": {"done": 165}})
+    progress({"step": 1, "eval/success_rate": 0.0})  # record_phase_metrics: step = phase index
+    assert (bars.bar.unit, bars.bar.n, bars.bar.total) == ("episode", 165, 165)
+    assert bars.bar.desc == "phase 1 eval"
     bars.close()

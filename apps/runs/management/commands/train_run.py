@@ -52,7 +52,8 @@ class StageBars:
                 self.bar.unit = "episode"
                 self.bar.n = done
                 self.bar.refresh()
-            elif "step" in update:
+            elif "step" in update and (self.bar.unit != "episode" or update.get("total")):
+                # (a browser stage's closing metrics also carry a "step" but no total: no bar)
                 # metrics come namespaced ("pretrain/loss", "sft/loss"): a new namespace after
                 # episodes or another trainer (phase 0: demonstrations, copy pretraining, SFT)
                 # gets a bar of its own
