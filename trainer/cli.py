@@ -18,7 +18,7 @@ from trainer.data import DataError, add_mc_returns, read_steps, write_steps
 from trainer.engine import TrainingError
 from trainer.models import ModelLoadError
 from trainer.orm import OrmError
-from trainer.pretrain import PretrainError
+from trainer.pretrain import PretrainError, needs_pretraining
 
 USER_ERRORS = (ConfigError, DataError, ModelLoadError, TrainingError, OrmError, PretrainError)
 
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         if args.command == "sft":
             init, pretrained = args.init, None
-            if not init and not config.model.policy and config.model.pretrain_steps:
+            if not init and needs_pretraining(config):
                 from pathlib import Path
 
                 from trainer.pretrain import pretrain_tiny

@@ -426,8 +426,9 @@ def _demo_cpu() -> RunConfig:
     # tokens, and phases are kept to tens of tasks. Phase 0 demonstrates 200 of the 2,215 train
     # tasks: enough to learn the action grammar, few enough that SFT stays imperfect. A model that
     # small and untrained never learns to copy names from the instruction from 200 demonstrations,
-    # so it is first copy-pretrained for 1,500 steps (trainer/pretrain.py, ~8 min): on held-out
-    # demonstration steps that took Search/Type arguments copied right from 0/32 to 16/32.
+    # so it is first copy-pretrained for 1,500 steps (trainer/pretrain.py, ~11 min): in
+    # `python -m trainer copy-probe` that took held-out Search/Type arguments right from 0/23 to
+    # 8/23 (docs/results.md).
     base = RunConfig()
     return dataclasses.replace(
         base,

@@ -77,6 +77,11 @@ def lm_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
     )
 
 
+def needs_pretraining(config: RunConfig) -> bool:
+    """True when SFT would start from a fresh tiny model that the config copy-pretrains first."""
+    return config.model.pretrain_steps > 0 and not config.model.policy
+
+
 def pretrained_dir(out_dir: str | Path) -> Path | None:
     """The finished pretrained model under `out_dir`, or None if pretraining has not finished there."""
     final = Path(out_dir) / "final"

@@ -164,6 +164,7 @@ def stage_sft(ctx: StageContext) -> dict:
     """Phase 0: oracle demonstrations of a train subset (collected through the browser), then SFT."""
     from apps.runs.browser_stage import run_inline
     from trainer.engine import train_sft
+    from trainer.pretrain import needs_pretraining, pretrain_tiny
 
     task_ids = demo_task_ids(ctx.config)
     if not task_ids:
@@ -177,9 +178,7 @@ def stage_sft(ctx: StageContext) -> dict:
     if not records:
         raise StageError("no successful oracle demonstration to fine-tune on (is the world up?)")
     init = None
-    if ctx.config.model.pretrain_steps and not ctx.config.model.policy:
-        from trainer.pretrain import pretrain_tiny
-
+    if needs_pretraining(ctx.config):
         pre = pretrain_tiny(ctx.config, records, ctx.dir("pretrain"),
                             on_step=ctx.reporter.on_train_step("pretrain"),
                             should_stop=ctx.should_stop)  # fmt: skip
