@@ -27,10 +27,11 @@ import torch
 
 from trainer.config import RunConfig
 
-BATCH = 16
-"""Sequences per pretraining step."""
-SEQ_LEN = 128
-"""Tokens per pretraining sequence."""
+TOKENS_PER_STEP = 2048
+"""Tokens per pretraining step (sequences of `SEQ_LEN`, or of `engine.max_seq_len` when shorter)."""
+SEQ_LEN = 512
+"""Tokens per pretraining sequence. The instruction sits ~450 tokens before the action in a compact
+prompt, so a copy must reach that far back; with 128-token sequences no repeat ever did."""
 SPAN = (2, 10)
 """Lengths (inclusive) of the spans a sequence is built from."""
 REPEAT_P = 0.5
@@ -118,12 +119,16 @@ def pretrain_tiny(
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.model.pretrain_lr, weight_decay=0.0)
     rng = random.Random(config.seed)
+    length = min(SEQ_LEN, config.engine.max_seq_len)
+    per_step = max(1, TOKENS_PER_STEP // length)
     loss_value = None
     started = time.perf_counter()
     for step in range(1, steps + 1):
         if should_stop is not None and should_stop():
             return {"done": False, "stopped": True, "steps": step - 1, "model_dir": None}
-        batch = torch.tensor([copy_sequence(streams, rng) for _ in range(BATCH)], device=device)
+        batch = torch.tensor(
+            [copy_sequence(streams, rng, length) for _ in range(per_step)], device=device
+        )
         t0 = time.perf_counter()
         loss = lm_loss(model(input_ids=batch).logits, batch)  # [B, T, V] logits
         optimizer.zero_grad(set_to_none=True)
@@ -146,6 +151,8 @@ def pretrain_tiny(
     save_model(model.to("cpu"), tokenizer, final)
     info = {
         "steps": steps,
+        "seq_len": length,
+        "sequences_per_step": per_step,
         "loss": loss_value,
         "seconds": round(time.perf_counter() - started, 1),
     }

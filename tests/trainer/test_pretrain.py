@@ -10,6 +10,8 @@ from tests.trainer.helpers import make_steps, tiny_config
 from trainer.models import load_causal_lm, load_tokenizer
 from trainer.pretrain import (
     DONE_FILE,
+    SEQ_LEN,
+    TOKENS_PER_STEP,
     PretrainError,
     copy_sequence,
     lm_loss,
@@ -48,7 +50,11 @@ def test_pretraining_saves_a_loadable_model_with_its_tokenizer_and_a_done_file(t
     assert [m["step"] for m in seen] == list(range(1, 7)) and seen[-1]["total_steps"] == 6
     final = pretrained_dir(tmp_path / "pre")
     assert final is not None and str(final) == result["model_dir"]
-    assert json.loads((final / DONE_FILE).read_text())["steps"] == 6
+    info = json.loads((final / DONE_FILE).read_text())
+    assert info["steps"] == 6
+    # sequences never run past the model's positions; the step's token budget is kept
+    length = min(SEQ_LEN, config.engine.max_seq_len)
+    assert info["seq_len"] == length and info["sequences_per_step"] == TOKENS_PER_STEP // length
     model, tokenizer = load_causal_lm(final), load_tokenizer(final)
     assert model.config.hidden_size == 64 and len(tokenizer) == model.config.vocab_size
 
