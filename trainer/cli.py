@@ -19,6 +19,7 @@ from trainer.engine import TrainingError
 from trainer.models import ModelLoadError
 from trainer.orm import OrmError
 from trainer.pretrain import PretrainError, needs_pretraining
+from trainer.probe import INDUCTION_DISTANCES
 
 USER_ERRORS = (ConfigError, DataError, ModelLoadError, TrainingError, OrmError, PretrainError)
 
@@ -78,6 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--out", required=True, help="directory for the models it trains")
     probe.add_argument("--train-tasks", type=int, default=200)
     probe.add_argument("--held-steps", type=int, default=150)
+    induction = sub.add_parser(
+        "induction-probe",
+        help="can a model copy? greedy next-token accuracy inside a span repeated DISTANCE tokens"
+        " later, with and without the earlier copy (JSON)",
+    )
+    induction.add_argument("--model", required=True, help="model directory (with its tokenizer)")
+    induction.add_argument(
+        "--data", required=True, help="JSONL step file: its prompts give the text"
+    )
+    induction.add_argument(
+        "--distances", default=",".join(map(str, INDUCTION_DISTANCES)), help="comma-separated gaps"
+    )
+    induction.add_argument("--trials", type=int, default=20)
+    induction.add_argument("--span", type=int, default=6)
+    induction.add_argument("--seed", type=int, default=0)
+    induction.add_argument("--device", default="cpu")
     bench = sub.add_parser(
         "bench", help="time actor-update steps of a Llama built from a config (JSON numbers)"
     )
@@ -122,6 +139,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from trainer.engine import train_actor, train_sft
     from trainer.orm import train_orm
 
+    if args.command == "induction-probe":
+        from trainer.probe import induction_probe
+
+        try:
+            distances = [int(d) for d in args.distances.split(",") if d.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"--distances: expected integers like 16,64,200 (got {args.distances!r})"
+            ) from None
+        texts = [r["observation"] for r in read_steps(args.data)]
+        return induction_probe(args.model, texts, distances=distances, trials=args.trials,
+                               span=args.span, seed=args.seed, device=args.device)  # fmt: skip
     config = load_config(args.config, args.set)
     if args.command == "bench":
         return bench_actor_update(config, args.seq_len, args.steps, args.warmup, args.peak_tflops)

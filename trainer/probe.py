@@ -7,6 +7,15 @@ decode greedily on held-out steps of later tasks, and the probe counts how often
 oracle's action: whole, its kind, its element and, where the oracle typed or searched something, its
 argument. No browser, no database: the held-out steps are scored against the oracle's own next
 action, not by running it.
+
+The induction probe asks the narrower question underneath: can a model copy at all? `python -m
+trainer induction-probe --model DIR --data steps.jsonl` shows it a span of `span` tokens, then
+`distance` tokens of page text, then the span again, and counts how often its greedy next-token
+prediction inside the repeat is the span's next token. A span cut from the texts can often be
+predicted from its own first tokens without looking back; the same count on a control sequence, where
+a different span stands in the first place, measures that, and the difference is what copying adds.
+A span of tokens drawn at random from the texts' vocabulary ("shuffled") can only be predicted by
+copying. An LLM copies at every distance; a 7.4M model trained for minutes may not.
 """
 
 from __future__ import annotations
@@ -24,6 +33,9 @@ from trainer.data import DataError
 from trainer.prompts import EOT
 
 TYPED = {Kind.TYPE, Kind.SEARCH}
+INDUCTION_DISTANCES = (16, 64, 200, 450)
+"""Default gaps, in tokens, between a span and its repeat (a compact prompt's instruction sits about
+450 tokens before the action)."""
 
 
 def split_by_task(
@@ -134,3 +146,82 @@ def copy_probe(
         result[name] = {**scores, "sft_loss": sft["loss"],
                         "minutes": round((time.perf_counter() - started) / 60, 1)}  # fmt: skip
     return result
+
+
+def _induction_case(
+    streams: Sequence[Sequence[int]], vocab: Sequence[int], rng: random.Random,
+    mode: str, span: int, distance: int,
+) -> tuple[list[int], list[int]]:  # fmt: skip
+    """(span, filler): a span cut from a stream or drawn from `vocab`, and `distance` filler tokens."""
+    if mode == "shuffled":
+        piece = [rng.choice(vocab) for _ in range(span)]
+    else:
+        stream = rng.choice([s for s in streams if len(s) > span])
+        start = rng.randrange(len(stream) - span)
+        piece = list(stream[start : start + span])
+    filler: list[int] = []
+    while len(filler) < distance:
+        stream = rng.choice(streams)
+        start = rng.randrange(max(1, len(stream) - distance))
+        filler.extend(stream[start : start + distance - len(filler)])
+    return piece, filler
+
+
+def induction_probe(
+    model_dir: str | Path,
+    texts: Sequence[str],
+    *,
+    distances: Sequence[int] = INDUCTION_DISTANCES,
+    trials: int = 20,
+    span: int = 6,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Greedy next-token accuracy inside a repeated span, with and without its earlier copy.
+
+    For each mode ("text", "shuffled") and distance: `copied` counts right predictions of tokens 2..span
+    of the repeat when the span appeared `distance` tokens earlier; `without_copy` counts them when a
+    different span of the same kind stood there instead. Both out of `n` = trials × (span - 1)."""
+    import torch
+
+    from trainer.models import load_causal_lm, load_tokenizer
+    from trainer.tokenizer import encode_prompt, encode_text
+
+    if span < 2 or trials < 1 or not distances or min(distances) < 0:
+        raise ConfigError("induction-probe: span >= 2, trials >= 1 and distances >= 0 are needed")
+    model, tokenizer = load_causal_lm(model_dir), load_tokenizer(model_dir)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    longest = 1 + 2 * span + max(distances)  # with BOS
+    if limit and longest > limit:
+        raise ConfigError(
+            f"induction-probe: a distance of {max(distances)} needs {longest} positions; the model "
+            f"has {limit}"
+        )
+    streams = [ids for ids in (encode_text(tokenizer, t) for t in texts) if len(ids) > span]
+    if not streams:
+        raise DataError(f"induction-probe: no text longer than {span} tokens to cut spans from")
+    vocab = sorted({i for ids in streams for i in ids})
+    model.to(device).eval()
+    head = encode_prompt(tokenizer, "")  # BOS, where the model has one
+    rng = random.Random(seed)
+    rows = []
+    for mode in ("text", "shuffled"):
+        for distance in distances:
+            copied = without = 0
+            for _ in range(trials):
+                piece, filler = _induction_case(streams, vocab, rng, mode, span, distance)
+                other, _ = _induction_case(streams, vocab, rng, mode, span, 0)
+                batch = torch.tensor(
+                    [[*head, *piece, *filler, *piece], [*head, *other, *filler, *piece]],
+                    device=device,
+                )
+                with torch.no_grad():
+                    pred = model(input_ids=batch).logits.argmax(-1)  # [2, T]
+                start = len(head) + span + distance  # position of the repeat's first token
+                want = torch.tensor(piece[1:], device=device)
+                copied += int((pred[0, start : start + span - 1] == want).sum())
+                without += int((pred[1, start : start + span - 1] == want).sum())
+            n = trials * (span - 1)
+            rows.append({"mode": mode, "distance": distance, "copied": copied,
+                         "without_copy": without, "n": n})  # fmt: skip
+    return {"model": str(model_dir), "span": span, "trials": trials, "results": rows}

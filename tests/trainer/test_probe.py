@@ -1,4 +1,7 @@
-"""The copy probe (trainer/probe.py): splitting by task, scoring replies, and the whole comparison."""
+"""The copy and induction probes (trainer/probe.py): splitting by task, scoring replies, the whole
+comparison, and copying a repeated span."""
+
+import random
 
 import pytest
 
@@ -6,7 +9,8 @@ from tests.trainer.helpers import make_steps, tiny_config
 from trainer.cli import main
 from trainer.config import ConfigError
 from trainer.data import DataError, write_steps
-from trainer.probe import agreement, copy_probe, split_by_task
+from trainer.pretrain import pretrain_tiny
+from trainer.probe import _induction_case, agreement, copy_probe, induction_probe, split_by_task
 
 
 def test_held_out_steps_come_only_from_tasks_after_the_training_tasks():
@@ -57,3 +61,43 @@ def test_the_probe_on_the_command_line_says_what_is_wrong_with_its_data(tmp_path
     write_steps(data, make_steps(2))
     code = main(["copy-probe", "--data", str(data), "--out", str(tmp_path / "out")])
     assert code == 2 and "more than --train-tasks" in capsys.readouterr().err
+
+
+def test_an_induction_case_repeats_a_cut_or_drawn_span_after_exactly_distance_tokens():
+    streams = [list(range(100, 140)), list(range(500, 520))]
+    vocab = sorted(set(streams[0]) | set(streams[1]))
+    rng = random.Random(0)
+    for _ in range(20):
+        piece, filler = _induction_case(streams, vocab, rng, "text", 6, 50)
+        assert len(filler) == 50 and set(filler) <= set(vocab)
+        # a text span is six consecutive tokens of one stream
+        assert any(piece == s[i : i + 6] for s in streams for i in range(len(s) - 5))
+        drawn, _ = _induction_case(streams, vocab, rng, "shuffled", 6, 0)
+        assert len(drawn) == 6 and set(drawn) <= set(vocab)
+
+
+def test_the_induction_probe_scores_both_modes_at_every_distance_out_of_the_predicted_tokens(
+    tmp_path,
+):
+    pre = pretrain_tiny(tiny_config(**{"model.pretrain_steps": 1}), make_steps(4), tmp_path)
+    texts = [r["observation"] for r in make_steps(4)]
+    got = induction_probe(pre["model_dir"], texts, distances=(0, 30), trials=3, span=4)
+    assert [(r["mode"], r["distance"]) for r in got["results"]] == [
+        ("text", 0), ("text", 30), ("shuffled", 0), ("shuffled", 30),
+    ]  # fmt: skip
+    for row in got["results"]:
+        assert row["n"] == 9 and 0 <= row["copied"] <= 9 and 0 <= row["without_copy"] <= 9
+    with pytest.raises(ConfigError, match="positions"):
+        induction_probe(pre["model_dir"], texts, distances=(5000,), trials=1)
+    with pytest.raises(DataError, match="no text longer"):
+        induction_probe(pre["model_dir"], ["a"], distances=(4,), trials=1)
+
+
+def test_the_induction_probe_on_the_command_line_refuses_distances_that_are_not_numbers(
+    tmp_path, capsys
+):
+    data = tmp_path / "steps.jsonl"
+    write_steps(data, make_steps(2))
+    code = main(["induction-probe", "--model", str(tmp_path), "--data", str(data),
+                 "--distances", "16,far"])  # fmt: skip
+    assert code == 2 and "--distances" in capsys.readouterr().err
