@@ -423,13 +423,14 @@ def _demo_cpu() -> RunConfig:
     # rates within a few hundred steps, so SFT uses 1e-3 and the RL updates 1e-5/1e-4.
     # MEASURED.md: ~2,000 tokens/s training at this size on 2 cores, so the agent sees the compact
     # page view (median ~500 tokens a prompt instead of ~1,800), sequences are capped at 1,024
-    # tokens, and phases are kept to tens of tasks. Phase 0 demonstrates 600 of the 2,215 train
-    # tasks, once each (one SFT epoch, ~800 optimizer steps): the train split has 89 templates, and
-    # the 200 demonstrations of earlier attempts gave about two per template, too few to learn a
-    # template's procedure; SFT stays imperfect either way. A model that small and untrained never
-    # learns to copy names from the instruction, so it is first copy-pretrained for 1,500 steps
-    # (trainer/pretrain.py, ~11 min): in `python -m trainer copy-probe` that took held-out
-    # Search/Type arguments right from 0/23 to 8/23 (docs/results.md).
+    # tokens, and phases are kept to tens of tasks. Phase 0 demonstrates 200 of the 2,215 train
+    # tasks, three epochs: enough to learn the action grammar, few enough that SFT stays imperfect
+    # (600 demonstrations once each measured worse: docs/results.md, fourth attempt). A model that
+    # small and untrained never learns to copy names from the instruction from 200 demonstrations,
+    # so it is first copy-pretrained for 1,500 steps (trainer/pretrain.py, ~11 min): in
+    # `python -m trainer copy-probe` that took held-out Search/Type arguments right from 0/23 to
+    # 8/23 (docs/results.md). `induction-probe` finds that this is not general copying: a span of
+    # random tokens repeated later is never completed (docs/results.md, fourth attempt).
     base = RunConfig()
     return dataclasses.replace(
         base,
@@ -454,7 +455,7 @@ def _demo_cpu() -> RunConfig:
         orm=dataclasses.replace(base.orm, lr=3e-4, epochs=2),
         critic=dataclasses.replace(base.critic, lr=1e-4),
         actor=dataclasses.replace(base.actor, lr=1e-5),
-        sft=dataclasses.replace(base.sft, lr=1e-3, epochs=1, demo_tasks=600),
+        sft=dataclasses.replace(base.sft, lr=1e-3, epochs=3, demo_tasks=200),
         curriculum=dataclasses.replace(base.curriculum, tasks_per_phase=40),
         engine=dataclasses.replace(
             base.engine,

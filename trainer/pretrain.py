@@ -29,9 +29,9 @@ from trainer.config import RunConfig
 
 TOKENS_PER_STEP = 2048
 """Tokens per pretraining step (sequences of `SEQ_LEN`, or of `engine.max_seq_len` when shorter)."""
-SEQ_LEN = 512
-"""Tokens per pretraining sequence. The instruction sits ~450 tokens before the action in a compact
-prompt, so a copy must reach that far back; with 128-token sequences no repeat ever did."""
+SEQ_LEN = 128
+"""Tokens per pretraining sequence. 512 (repeats as far back as a compact prompt's instruction sits
+from its action) was slower and measured no better (docs/results.md, fourth attempt)."""
 SPAN = (2, 10)
 """Lengths (inclusive) of the spans a sequence is built from."""
 REPEAT_P = 0.5
