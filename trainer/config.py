@@ -429,8 +429,8 @@ def _demo_cpu() -> RunConfig:
     # small and untrained never learns to copy names from the instruction from 200 demonstrations,
     # so it is first copy-pretrained for 1,500 steps (trainer/pretrain.py, ~11 min): in
     # `python -m trainer copy-probe` that took held-out Search/Type arguments right from 0/23 to
-    # 8/23 (docs/results.md). `induction-probe` finds that this is not general copying: a span of
-    # random tokens repeated later is never completed (docs/results.md, fourth attempt).
+    # 8/23 (docs/results.md). `induction-probe` finds that it copies only within ~100 tokens, not
+    # from as far back as the instruction sits (docs/results.md, fourth attempt).
     base = RunConfig()
     return dataclasses.replace(
         base,
