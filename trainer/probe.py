@@ -152,11 +152,12 @@ def _induction_case(
     streams: Sequence[Sequence[int]], vocab: Sequence[int], rng: random.Random,
     mode: str, span: int, distance: int,
 ) -> tuple[list[int], list[int]]:  # fmt: skip
-    """(span, filler): a span cut from a stream or drawn from `vocab`, and `distance` filler tokens."""
+    """(span, filler): a span cut from a stream (each longer than `span`) or drawn from `vocab`, and
+    `distance` filler tokens."""
     if mode == "shuffled":
         piece = [rng.choice(vocab) for _ in range(span)]
     else:
-        stream = rng.choice([s for s in streams if len(s) > span])
+        stream = rng.choice(streams)  # every stream is longer than `span`
         start = rng.randrange(len(stream) - span)
         piece = list(stream[start : start + span])
     filler: list[int] = []
