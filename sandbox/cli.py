@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from sandbox.client import WorldClient
 from sandbox.server import WorldThread, serve
 from sandbox.tasks import TEST_MIX, load_tasks
-from trainer.env import VIEWS
+from trainer.env.types import VIEWS
 
 DEFAULT_WORLD_URL = "http://127.0.0.1:9400"
 GAMMA = 0.9
@@ -67,8 +67,9 @@ async def run_oracle(
     Every episode starts from a reset instance. Results keep the task order.
     """
     from sandbox.oracle import oracle_policy
-    from trainer.env import BrowserPool, EpisodeLimits, EpisodeResult
-    from trainer.webarena import resolve_placeholders
+    from trainer.env.pool import BrowserPool
+    from trainer.env.types import EpisodeLimits, EpisodeResult
+    from trainer.env.webarena import resolve_placeholders
 
     instances = max(1, min(instances, client.instances()))
     queue: asyncio.Queue = asyncio.Queue()
@@ -128,7 +129,7 @@ async def run_oracle(
 
 def sft_records(task: dict, episode, outcome: float) -> list[dict]:
     """§10 step records of one oracle episode, with §7.3's exact prompt strings."""
-    from trainer.data import mc_returns
+    from trainer.learn.data import mc_returns
     from trainer.prompts import build_agent_prompt
 
     intent = task["intent"]
@@ -234,7 +235,7 @@ def cmd_export_sft(args: argparse.Namespace) -> dict:
 
 
 async def _page_times(client: WorldClient, urls: list[str]) -> list[float]:
-    from trainer.browser import BrowserPool
+    from trainer.env.pool import BrowserPool
 
     state = client.storage_state(0)
     times = []
@@ -259,7 +260,7 @@ def _stats(values: list[float]) -> dict:
 
 
 def cmd_bench(args: argparse.Namespace) -> dict:
-    from trainer.webarena import resolve_placeholders
+    from trainer.env.webarena import resolve_placeholders
 
     client, thread = ensure_world(args.world_url, args.instances)
     try:

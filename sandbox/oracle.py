@@ -326,7 +326,7 @@ class OraclePlayer:
 
 def oracle_policy(task: dict) -> Callable:
     """A Policy (StepContext -> PolicyOutput) that follows `task["oracle"]`."""
-    from trainer.env import PolicyOutput
+    from trainer.env.types import PolicyOutput
 
     player = OraclePlayer(task.get("oracle") or [])
 

@@ -13,13 +13,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from trainer.bench.probes import INDUCTION_DISTANCES
 from trainer.config import ConfigError, load_config
-from trainer.data import DataError, add_mc_returns, read_steps, write_steps
-from trainer.engine import TrainingError
-from trainer.models import ModelLoadError
-from trainer.orm import OrmError
-from trainer.pretrain import PretrainError, needs_pretraining
-from trainer.probe import INDUCTION_DISTANCES
+from trainer.learn.data import DataError, add_mc_returns, read_steps, write_steps
+from trainer.learn.engine import TrainingError
+from trainer.learn.models import ModelLoadError
+from trainer.learn.orm import OrmError
+from trainer.learn.pretrain import PretrainError, needs_pretraining
 
 USER_ERRORS = (ConfigError, DataError, ModelLoadError, TrainingError, OrmError, PretrainError)
 
@@ -135,12 +135,13 @@ def _progress(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from trainer.critic import train_critic
-    from trainer.engine import train_actor, train_sft
-    from trainer.orm import train_orm
+    from trainer.learn.actor import train_actor
+    from trainer.learn.critic import train_critic
+    from trainer.learn.orm import train_orm
+    from trainer.learn.sft import train_sft
 
     if args.command == "induction-probe":
-        from trainer.probe import induction_probe
+        from trainer.bench.probes import induction_probe
 
         try:
             distances = [int(d) for d in args.distances.split(",") if d.strip()]
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             close()
     records = read_steps(args.data)
     if args.command == "copy-probe":
-        from trainer.probe import copy_probe
+        from trainer.bench.probes import copy_probe
 
         on_step, close = _progress(None)
         try:
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if any("mc_return" not in r for r in records):
         records = add_mc_returns(records, config.actor.gamma)
     if args.command == "replay":
-        from trainer.replay import build_phase_data
+        from trainer.learn.replay import build_phase_data
 
         if not args.init:
             raise ConfigError("replay needs --init, the actor about to be trained")
@@ -191,7 +192,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if not init and needs_pretraining(config):
                 from pathlib import Path
 
-                from trainer.pretrain import pretrain_tiny
+                from trainer.learn.pretrain import pretrain_tiny
 
                 pre = pretrain_tiny(
                     config, records, Path(args.out) / "pretrain",
@@ -231,8 +232,8 @@ def bench_actor_update(
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from trainer.engine import Engine
-    from trainer.losses import sequence_logprobs, token_logprobs, webrl_released
+    from trainer.learn.engine import Engine
+    from trainer.learn.losses import sequence_logprobs, token_logprobs, webrl_released
 
     m = config.model
     torch.manual_seed(config.seed)

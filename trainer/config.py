@@ -37,7 +37,7 @@ class ModelSection:
     vocab_size: int = 8192
     """Tiny Llama: byte-level BPE vocabulary size trained on the world's pages and tasks."""
     pretrain_steps: int = 0
-    """Tiny Llama: next-token steps on a synthetic copying corpus before SFT (trainer/pretrain.py); 0 = none."""
+    """Tiny Llama: next-token steps on a synthetic copying corpus before SFT (trainer/learn/pretrain.py); 0 = none."""
     pretrain_lr: float = 1e-3
     """Tiny Llama: learning rate of that pretraining (AdamW, constant)."""
 
@@ -427,7 +427,7 @@ def _demo_cpu() -> RunConfig:
     # tasks, three epochs: enough to learn the action grammar, few enough that SFT stays imperfect
     # (600 demonstrations once each measured worse: docs/results.md, fourth attempt). A model that
     # small and untrained never learns to copy names from the instruction from 200 demonstrations,
-    # so it is first copy-pretrained for 1,500 steps (trainer/pretrain.py, ~11 min): in
+    # so it is first copy-pretrained for 1,500 steps (trainer/learn/pretrain.py, ~11 min): in
     # `python -m trainer copy-probe` that took held-out Search/Type arguments right from 0/23 to
     # 8/23 (docs/results.md). `induction-probe` finds that it copies only within ~100 tokens, not
     # from as far back as the instruction sits (docs/results.md, fourth attempt).

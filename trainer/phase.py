@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from trainer.env import PolicyOutput, StepContext
+from trainer.env.types import PolicyOutput, StepContext
 from trainer.prompts import build_agent_prompt
 
 # §1.2: phase 0 fine-tunes on demonstrations, rolls the SFT policy out on the train tasks (ground
@@ -182,7 +182,7 @@ class BatchingPolicy:
 
 
 def policy_from_generator(generator: BatchGenerator, batch_size: int = 8) -> BatchingPolicy:
-    """The env's `Policy` over `trainer.generation`'s `Generator.generate(prompts)`."""
+    """The env's `Policy` over `trainer.serve.hf`'s `Generator.generate(prompts)`."""
     return BatchingPolicy(generator.generate, batch_size=batch_size)
 
 

@@ -19,8 +19,8 @@ from apps.curriculum.round import FILTERS, run_curriculum_round
 from apps.rollouts.models import Trajectory
 from apps.runs.models import Phase, Run
 from trainer.config import RunConfig, preset
-from trainer.curriculum_embed import normalize_intent
-from trainer.env import EpisodeLimits
+from trainer.curriculum.embed import normalize_intent
+from trainer.env.types import EpisodeLimits
 
 LIMITS = EpisodeLimits(max_steps=6, screenshots=False, settle_ms=500, episode_timeout_s=90)
 MAX_NEW_TOKENS = 24  # the demo actor's actions are short; this bounds CPU time per step
@@ -30,8 +30,8 @@ async def _episodes(
     world_url: str, tasks: list[Task], policy_for, chromium: str, limits: EpisodeLimits
 ) -> list[Any]:
     from sandbox.client import WorldClient
-    from trainer.browser import BrowserPool
-    from trainer.webarena import resolve_placeholders
+    from trainer.env.pool import BrowserPool
+    from trainer.env.webarena import resolve_placeholders
 
     results = []
     with WorldClient(world_url) as world:
@@ -58,7 +58,7 @@ def rollouts(
 
 def orm_accuracy(orm_dir: str, tasks: list[Task], results: list[Any], max_seq_len: int) -> dict:
     """[P(YES) >= 0.5] of the ORM (§4) against the ground-truth score, over episodes with one."""
-    from trainer.orm import classification_metrics, orm_scores
+    from trainer.learn.orm import classification_metrics, orm_scores
     from trainer.prompts import build_orm_prompt
 
     prompts, labels = [], []
@@ -91,9 +91,9 @@ def measure(
     seed: int = 0,
 ) -> dict:
     from sandbox.oracle import oracle_policy
-    from trainer.critic import Critic
-    from trainer.generation import Decoding, HFGenerator
+    from trainer.learn.critic import Critic
     from trainer.phase import policy_from_generator
+    from trainer.serve.hf import Decoding, HFGenerator
 
     config = preset("demo-cpu").with_overrides(
         [f"curriculum.tasks_per_phase={cap}", "curriculum.approval=auto", f"seed={seed}"]

@@ -20,7 +20,16 @@ from apps.curriculum.services import store_candidates
 from apps.rollouts.models import Trajectory
 from apps.runs.models import Checkpoint, Phase, Run
 from trainer.config import RunConfig
-from trainer.curriculum import (
+from trainer.curriculum.embed import load_embedder
+from trainer.curriculum.filters import (
+    apply_balance_cap,
+    apply_critic_filter,
+    apply_llm_feasibility,
+    apply_nearby_filter,
+    apply_world_feasibility,
+    world_entities,
+)
+from trainer.curriculum.generators import (
     BreadthGenerator,
     Candidate,
     CurriculumError,
@@ -29,16 +38,7 @@ from trainer.curriculum import (
     Seed,
     hf_complete,
 )
-from trainer.curriculum_embed import load_embedder
-from trainer.curriculum_filters import (
-    apply_balance_cap,
-    apply_critic_filter,
-    apply_llm_feasibility,
-    apply_nearby_filter,
-    apply_world_feasibility,
-    world_entities,
-)
-from trainer.observation import html_view
+from trainer.env.observation import html_view
 from trainer.prompts import build_critic_prompt
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def build_generator(config: RunConfig, run: Run) -> Any:
         return BreadthGenerator(
             client, name="openai", seeds_per_call=c.seeds_per_call, calls_per_site=c.calls_per_site
         )
-    from trainer.generation import Decoding, HFGenerator
+    from trainer.serve.hf import Decoding, HFGenerator
 
     actor = Checkpoint.objects.filter(run=run, kind=Checkpoint.Kind.ACTOR).order_by("-pk").first()
     if actor is None:
@@ -115,8 +115,8 @@ def world_observer(instance: int = 0) -> Observe:
 
     def observe(start_urls: list[str]) -> dict[str, str]:
         from sandbox.client import WorldClient
-        from trainer.browser import BrowserPool
-        from trainer.webarena import resolve_placeholders
+        from trainer.env.pool import BrowserPool
+        from trainer.env.webarena import resolve_placeholders
 
         with WorldClient(settings.WORLD_URL) as world:
             world.reset(instance)
@@ -143,7 +143,7 @@ def load_critic(run: Run, config: RunConfig) -> Any | None:
     ckpt = Checkpoint.objects.filter(run=run, kind=Checkpoint.Kind.CRITIC).order_by("-pk").first()
     if ckpt is None:
         return None
-    from trainer.critic import Critic
+    from trainer.learn.critic import Critic
 
     return Critic.load(ckpt.path, max_seq_len=config.engine.max_seq_len)
 

@@ -13,8 +13,8 @@ from apps.curriculum.models import Task, TaskEdit
 from apps.dashboard.permissions import is_reviewer
 from apps.rollouts.writer import json_for_postgres, pg_text
 from apps.runs.models import Phase, Run
-from trainer.curriculum import Candidate
-from trainer.curriculum_embed import normalize_intent
+from trainer.curriculum.embed import normalize_intent
+from trainer.curriculum.generators import Candidate
 
 
 def generated_key(run_id: int, phase_index: int, intent: str) -> str:

@@ -20,7 +20,7 @@ from apps.rollouts.models import Step, Trajectory
 from apps.runs.models import Run
 
 PAGE_SIZE = 50
-VIEWPORT = (1280, 720)  # the screenshot's size in CSS pixels (trainer/env.py)
+VIEWPORT = (1280, 720)  # the screenshot's size in CSS pixels (trainer/env/types.py)
 SITES = ("shopping", "shopping_admin", "reddit", "gitlab", "map", "wikipedia")
 LIST_FIELDS = (
     "id", "status", "purpose", "score", "step_count", "orm_p_yes", "human_label", "reward",

@@ -59,7 +59,7 @@ def plan_shards(config: RunConfig, instances: int) -> tuple[int, int]:
 
 
 def _limits(config: RunConfig, purpose: str):
-    from trainer.env import EpisodeLimits
+    from trainer.env.types import EpisodeLimits
 
     r = config.rollout
     steps = max(r.max_steps, 30) if purpose == Trajectory.Purpose.DEMO else r.max_steps
@@ -78,7 +78,7 @@ def _policy_factory(config: RunConfig, purpose: str, model_dir: str | None):
         from sandbox.oracle import oracle_policy
 
         return oracle_policy
-    from trainer.generation import Decoding, make_generator
+    from trainer.serve.hf import Decoding, make_generator
 
     if not model_dir:
         raise orchestrator_error("the browser stage has no policy checkpoint")
@@ -111,8 +111,8 @@ async def run_shard(
 ) -> str:
     """Work through this stage's pending trajectories; 'drained', 'cancelled' or 'lost'."""
     from sandbox.client import WorldClient
-    from trainer.browser import BrowserPool
-    from trainer.webarena import resolve_placeholders
+    from trainer.env.pool import BrowserPool
+    from trainer.env.webarena import resolve_placeholders
 
     stage = await sync_to_async(StageRun.objects.select_related("phase", "phase__run").get)(
         pk=stage_id

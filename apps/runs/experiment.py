@@ -82,16 +82,18 @@ def eval_model(owner, name: str, config: RunConfig, model_dir: str, on_stage=Non
 
 def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, str]:
     """SFT continued on the demonstrations, and filtered BC on WebRL's phase-1 successes (§9)."""
-    from trainer.engine import train_sft
-    from trainer.models import build_tiny_llama, load_tokenizer, save_model
-    from trainer.pretrain import pretrained_dir
+    from trainer.learn.sft import train_sft
+    from trainer.learn.models import build_tiny_llama, load_tokenizer, save_model
+    from trainer.learn.pretrain import pretrained_dir
 
     sft = Checkpoint.objects.get(run=run, kind="actor", phase__index=0).path
     budget = config.run.phases * config.actor.epochs
     gamma = config.actor.gamma
     dirs = {}
     pretrained = pretrained_dir(out_root.parent / "phase-0" / "pretrain")
-    if pretrained is not None:  # the copy-pretrained model SFT started from (trainer/pretrain.py)
+    if (
+        pretrained is not None
+    ):  # the copy-pretrained model SFT started from (trainer/learn/pretrain.py)
         dirs["base"], dirs["base_label"] = str(pretrained), "Base (copy-pretrained)"
     else:
         tokenizer = load_tokenizer(sft)

@@ -30,7 +30,7 @@ def measure_orm_variants(
     run_id: int, variants: dict[str, list[str]], out_root: Path | None = None
 ) -> dict:
     """{variant: metrics} for an ORM trained on the run's phase-0 data with each list of overrides."""
-    from trainer.orm import classification_metrics, orm_scores, train_orm
+    from trainer.learn.orm import classification_metrics, orm_scores, train_orm
     from trainer.prompts import build_orm_prompt
 
     run = Run.objects.get(pk=run_id)

@@ -163,8 +163,8 @@ def finished_train(phase: Phase):
 def stage_sft(ctx: StageContext) -> dict:
     """Phase 0: oracle demonstrations of a train subset (collected through the browser), then SFT."""
     from apps.runs.browser_stage import run_inline
-    from trainer.engine import train_sft
-    from trainer.pretrain import needs_pretraining, pretrain_tiny
+    from trainer.learn.sft import train_sft
+    from trainer.learn.pretrain import needs_pretraining, pretrain_tiny
 
     task_ids = demo_task_ids(ctx.config)
     if not task_ids:
@@ -203,7 +203,7 @@ def stage_sft(ctx: StageContext) -> dict:
 
 def label_with_orm(ctx: StageContext, orm: Checkpoint, rows: list[dict]) -> dict:
     """ORM verdicts on every row; reward = human label, else the ORM's; accuracy against ground truth."""
-    from trainer.orm import classification_metrics, orm_scores
+    from trainer.learn.orm import classification_metrics, orm_scores
     from trainer.prompts import build_orm_prompt
 
     if not rows:
@@ -263,7 +263,7 @@ def orm_init_examples(run_id: int, phase0: Phase) -> list[dict]:
 
 def stage_orm_init(ctx: StageContext) -> dict:
     """Phase 0: ORM trained on oracle successes and the SFT policy's rollouts labelled by ground truth."""
-    from trainer.orm import train_orm
+    from trainer.learn.orm import train_orm
 
     examples = orm_init_examples(ctx.run.pk, ctx.phase)
     if not examples:
@@ -295,8 +295,8 @@ def replay_path(ctx: StageContext) -> Path:
 
 def stage_replay(ctx: StageContext) -> dict:
     """§5: current steps (all) + earlier successes in the actor's confidence band, capped, shuffled."""
-    from trainer.data import write_steps
-    from trainer.replay import build_phase_data
+    from trainer.learn.data import write_steps
+    from trainer.learn.replay import build_phase_data
 
     gamma = ctx.config.actor.gamma
     current = records_of(trajectory_rows(finished_train(ctx.phase)), gamma)
@@ -318,7 +318,7 @@ def stage_replay(ctx: StageContext) -> dict:
 
 
 def _phase_records(ctx: StageContext) -> list[dict]:
-    from trainer.data import read_steps
+    from trainer.learn.data import read_steps
 
     path = replay_path(ctx)
     if not path.exists():
@@ -328,7 +328,7 @@ def _phase_records(ctx: StageContext) -> list[dict]:
 
 def stage_critic(ctx: StageContext) -> dict:
     """§1.3.6: one critic epoch; phase 1 starts from the SFT backbone, later phases from the last critic."""
-    from trainer.critic import train_critic
+    from trainer.learn.critic import train_critic
 
     previous = latest_checkpoint(ctx.run.pk, "critic", before_phase=ctx.phase.index)
     init = previous.path if previous else require_checkpoint(ctx.run.pk, "actor", 1).path
@@ -344,7 +344,7 @@ def stage_critic(ctx: StageContext) -> dict:
 
 def stage_actor(ctx: StageContext) -> dict:
     """§1.3.7: the actor update against the phase-start policy π_ref with the new critic's advantages."""
-    from trainer.engine import train_actor
+    from trainer.learn.actor import train_actor
 
     start = require_checkpoint(ctx.run.pk, "actor", before_phase=ctx.phase.index)
     critic = require_checkpoint(ctx.run.pk, "critic")

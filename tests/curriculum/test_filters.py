@@ -8,9 +8,8 @@ import random
 import pytest
 
 from tests.curriculum.tinylm import openai_app, serving, train_memorizer
-from trainer.curriculum import Candidate, OpenAIChat, llm_task_config
-from trainer.curriculum_embed import load_embedder, normalize_intent
-from trainer.curriculum_filters import (
+from trainer.curriculum.embed import load_embedder, normalize_intent
+from trainer.curriculum.filters import (
     apply_balance_cap,
     apply_critic_filter,
     apply_llm_feasibility,
@@ -21,6 +20,7 @@ from trainer.curriculum_filters import (
     parse_feasibility,
     world_entities,
 )
+from trainer.curriculum.generators import Candidate, OpenAIChat, llm_task_config
 
 WEATHER = "Check the weather in Pittsburgh tomorrow"
 DISTANCE = "Find the distance from CMU to the airport"

@@ -10,7 +10,7 @@ import pytest
 from sandbox.instance import seed_world
 from sandbox.tasks import all_templates, build_config, load_tasks
 from tests.curriculum.tinylm import openai_app, serving, train_memorizer
-from trainer.curriculum import (
+from trainer.curriculum.generators import (
     BreadthGenerator,
     CurriculumError,
     OfflineGenerator,
@@ -22,7 +22,7 @@ from trainer.curriculum import (
     rephrase,
     site_root,
 )
-from trainer.generation import Decoding, HFGenerator
+from trainer.serve.hf import Decoding, HFGenerator
 
 REDDIT_FAILS = [
     "Open the most upvoted post in the books forum",

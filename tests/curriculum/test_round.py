@@ -19,8 +19,8 @@ from sandbox.server import WorldThread
 from sandbox.server import free_port_block as free_ports
 from sandbox.tasks import load_tasks
 from trainer.config import preset
-from trainer.critic import Critic
-from trainer.tokenizer import eot_id, pad_id, train_tokenizer
+from trainer.learn.critic import Critic
+from trainer.learn.tokenizer import eot_id, pad_id, train_tokenizer
 
 pytestmark = [pytest.mark.django_db(transaction=False), pytest.mark.browser]
 

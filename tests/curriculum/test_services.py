@@ -15,7 +15,7 @@ from apps.curriculum.services import (
 )
 from apps.runs.models import Phase, Run
 from trainer.config import preset
-from trainer.curriculum import Candidate, llm_task_config
+from trainer.curriculum.generators import Candidate, llm_task_config
 
 pytestmark = pytest.mark.django_db
 

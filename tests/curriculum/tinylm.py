@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from trainer.tokenizer import EOT, encode_prompt, eot_id, pad_id, train_tokenizer
+from trainer.learn.tokenizer import EOT, encode_prompt, eot_id, pad_id, train_tokenizer
 
 
 def train_memorizer(pairs: Sequence[tuple[str, str]], steps: int = 80, seed: int = 0):

@@ -50,7 +50,7 @@ class Env:
     """An event loop and a started pool shared by a module's tests."""
 
     def __init__(self, contexts: int = 2):
-        from trainer.env import BrowserPool
+        from trainer.env.pool import BrowserPool
 
         self.loop = asyncio.new_event_loop()
         self.pool = BrowserPool(contexts=contexts)

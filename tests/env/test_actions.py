@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from trainer.actions import Action, Kind, ParseError, parse_action
+from trainer.env.actions import Action, Kind, ParseError, parse_action
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from trainer.env import EpisodeLimits, PolicyOutput
+from trainer.env.types import EpisodeLimits, PolicyOutput
 
 pytestmark = pytest.mark.browser
 
@@ -384,7 +384,7 @@ def test_an_unreachable_start_url_is_an_error(env):
 
 
 def test_the_off_origin_pattern_matches_only_other_origins():
-    from trainer.browser import off_origin_pattern
+    from trainer.env.pool import off_origin_pattern
 
     pattern = off_origin_pattern({"http://127.0.0.1:8000"})
     assert not pattern.search("http://127.0.0.1:8000/shop?q=1")
@@ -497,7 +497,7 @@ def test_a_navigation_that_starts_late_is_waited_for(env, pages):
 def test_the_compact_view_is_what_the_prompt_and_the_step_hold_and_the_policy_still_sees_all(
     env, pages
 ):
-    from trainer.observation import compact_html
+    from trainer.env.observation import compact_html
 
     policy = scripted('do(action="Scroll Down")', 'exit(message="x")')
     limits = EpisodeLimits(view="compact")

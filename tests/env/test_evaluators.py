@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from trainer.evaluators import (
+from trainer.env.evaluators import (
     EvaluatorError,
     NeedsJudge,
     clean_answer,
@@ -16,7 +16,7 @@ from trainer.evaluators import (
     score_url_match,
     word_tokenize,
 )
-from trainer.judge import JudgeError, OpenAIJudge
+from trainer.env.judge import JudgeError, OpenAIJudge
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from trainer import miniwob
-from trainer.env import EpisodeLimits, PolicyOutput
+from trainer.env import miniwob
+from trainer.env.types import EpisodeLimits, PolicyOutput
 
 pytestmark = pytest.mark.browser
 

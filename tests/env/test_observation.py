@@ -82,8 +82,8 @@ def test_url_title_and_a_jpeg_screenshot_come_with_it(golden, pages):
 
 
 def test_only_the_labelled_elements_carry_data_label_id_after_observing(env, pages):
-    from trainer.browser import VIEWPORT
-    from trainer.observation import observe
+    from trainer.env.observation import observe
+    from trainer.env.pool import VIEWPORT
 
     async def go():
         browser = await env.pool._ensure_browser()
@@ -106,7 +106,7 @@ def test_only_the_labelled_elements_carry_data_label_id_after_observing(env, pag
 
 
 def test_the_compact_view_of_the_golden_page_keeps_ids_text_and_values_only():
-    from trainer.observation import compact_html
+    from trainer.env.observation import compact_html
 
     assert compact_html(GOLDEN) == (
         '<a id="0" title="Second page"> Next page </a> <button id="1"> Go </button> '
@@ -121,7 +121,7 @@ def test_the_compact_view_of_the_golden_page_keeps_ids_text_and_values_only():
 
 
 def test_the_compact_view_leaves_what_it_cannot_parse_as_it_was():
-    from trainer.observation import compact_html
+    from trainer.env.observation import compact_html
 
     odd = '<div data-bbox="1,2,3,4"> <a id="7" title="say "hi"" data-bbox="1,1,1,1"> hi </a> </div>'
     out = compact_html(odd)
@@ -132,7 +132,7 @@ def test_the_compact_view_leaves_what_it_cannot_parse_as_it_was():
 
 
 def test_an_unknown_view_name_is_refused_with_the_choices():
-    from trainer.observation import html_view
+    from trainer.env.observation import html_view
 
     assert html_view("webrl")(GOLDEN) == GOLDEN
     with pytest.raises(ValueError, match="webrl, compact"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.webarena import (
+from trainer.env.webarena import (
     PAGE,
     parse_helper_call,
     resolve_placeholders,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from trainer.env import Observation, PolicyOutput, StepContext
+from trainer.env.types import Observation, PolicyOutput, StepContext
 from trainer.phase import (
     BatchingPolicy,
     PhaseError,

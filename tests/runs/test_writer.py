@@ -15,7 +15,7 @@ from apps.rollouts.writer import (
 )
 from apps.runs.models import Phase
 from tests.runs.helpers import make_run, make_tasks, tiny_config
-from trainer.env import EpisodeResult, StepRecord
+from trainer.env.types import EpisodeResult, StepRecord
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from tests.trainer.helpers import make_steps, tiny_config
-from trainer.critic import train_critic
-from trainer.engine import train_sft
+from trainer.learn.critic import train_critic
+from trainer.learn.sft import train_sft
 
 # One thread: tiny models gain nothing from two, and two OpenMP threads on a busy 2-core machine
 # stall each other (measured: 5 s vs 0.2 s per step while other suites run).

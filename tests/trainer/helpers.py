@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from trainer.config import RunConfig, preset
-from trainer.data import add_mc_returns
+from trainer.learn.data import add_mc_returns
 from trainer.prompts import build_agent_prompt
 
 PAGES = {

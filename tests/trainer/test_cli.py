@@ -6,7 +6,7 @@ import pytest
 
 from tests.trainer.helpers import PAGES, make_steps
 from trainer.cli import main
-from trainer.data import write_steps
+from trainer.learn.data import write_steps
 
 TINY = [
     "--set", "model.hidden_size=64", "--set", "model.intermediate_size=128", "--set", "model.num_layers=2",

@@ -2,7 +2,7 @@ import torch
 from torch.testing import assert_close
 
 from tests.trainer.helpers import make_steps, tiny_config
-from trainer.critic import Critic, success_label, train_critic
+from trainer.learn.critic import Critic, success_label, train_critic
 
 
 def test_heads_have_the_specified_shape_and_init(sft_dir):

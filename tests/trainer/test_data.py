@@ -3,7 +3,7 @@ import json
 import pytest
 
 from tests.trainer.helpers import make_steps
-from trainer.data import (
+from trainer.learn.data import (
     DataError,
     action_ids_for,
     add_mc_returns,
@@ -13,8 +13,14 @@ from trainer.data import (
     tokenize_example,
     write_steps,
 )
+from trainer.learn.tokenizer import (
+    encode_prompt,
+    encode_text,
+    eot_id,
+    train_tokenizer,
+    wrap_tokenizer,
+)
 from trainer.prompts import EOT, build_orm_prompt
-from trainer.tokenizer import encode_prompt, encode_text, eot_id, train_tokenizer, wrap_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +71,7 @@ def test_the_tokenizer_round_trips_text_and_keeps_specials_and_answers_single(to
         assert len(encode_text(tok, special)) == 1, special
     assert encode_text(tok, "NOTE") != encode_text(tok, "NO") + encode_text(tok, "TE")
     tok.save_pretrained(tmp_path)
-    from trainer.models import load_tokenizer
+    from trainer.learn.models import load_tokenizer
 
     again = load_tokenizer(tmp_path)
     assert encode_text(again, text) == encode_text(tok, text)

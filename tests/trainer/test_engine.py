@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from tests.trainer.helpers import tiny_config
-from trainer.engine import Engine, TrainingError, latest_checkpoint, lr_lambda, train_sft
-from trainer.models import build_tiny_llama, load_causal_lm, load_tokenizer, save_model
+from trainer.learn.engine import Engine, TrainingError, latest_checkpoint, lr_lambda
+from trainer.learn.models import build_tiny_llama, load_causal_lm, load_tokenizer, save_model
+from trainer.learn.sft import train_sft
 
 
 def _engine(tmp_path, sft_dir, **overrides):

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from tests.trainer.helpers import make_steps, tiny_config
-from trainer.generation import (
+from trainer.learn.models import load_causal_lm, load_tokenizer
+from trainer.learn.tokenizer import encode_prompt
+from trainer.serve.hf import (
     Decoding,
     GenerationError,
     HFGenerator,
@@ -15,9 +17,7 @@ from trainer.generation import (
     VllmServer,
     parse_token_id,
 )
-from trainer.models import load_causal_lm, load_tokenizer
-from trainer.openai_server import serve_in_thread
-from trainer.tokenizer import encode_prompt
+from trainer.serve.server import serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_the_vllm_launcher_says_when_vllm_is_missing(sft_dir):
 def test_the_vllm_launcher_starts_waits_for_and_stops_a_server(sft_dir, tmp_path):
     # A stand-in `vllm` executable that serves the same CLI shape with the project's own server.
     shim = tmp_path / "vllm"
-    shim.write_text(f'#!/bin/sh\nshift\nexec {sys.executable} -m trainer.openai_server "$@"\n')
+    shim.write_text(f'#!/bin/sh\nshift\nexec {sys.executable} -m trainer.serve.server "$@"\n')
     shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
     os.environ["PATH"] = f"{tmp_path}:{os.environ['PATH']}"
     try:

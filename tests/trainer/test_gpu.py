@@ -12,9 +12,10 @@ import torch
 
 from tests.trainer.helpers import make_steps, tiny_config
 from trainer.cli import bench_actor_update
-from trainer.data import write_steps
-from trainer.engine import train_actor, train_sft
-from trainer.generation import Decoding, HFGenerator
+from trainer.learn.actor import train_actor
+from trainer.learn.data import write_steps
+from trainer.learn.sft import train_sft
+from trainer.serve.hf import Decoding, HFGenerator
 
 pytestmark = [
     pytest.mark.gpu,

@@ -3,7 +3,7 @@ import math
 import torch
 from torch.testing import assert_close
 
-from trainer.losses import (
+from trainer.learn.losses import (
     critic_loss,
     paper_advantages,
     released_advantages,

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from tests.trainer.helpers import PAGES, tiny_config
-from trainer.models import load_causal_lm, load_tokenizer
-from trainer.orm import (
+from trainer.learn.models import load_causal_lm, load_tokenizer
+from trainer.learn.orm import (
     OrmError,
     classification_metrics,
     example_label,
@@ -12,8 +12,8 @@ from trainer.orm import (
     train_orm,
     yes_no_ids,
 )
+from trainer.learn.tokenizer import encode_prompt, train_tokenizer
 from trainer.prompts import build_orm_prompt
-from trainer.tokenizer import encode_prompt, train_tokenizer
 
 
 def test_p_yes_is_the_softmax_of_the_yes_and_no_logits_at_the_last_position(sft_dir):
@@ -78,7 +78,7 @@ def test_metrics_count_accuracy_precision_and_recall():
 
 
 def test_balancing_repeats_the_rarer_label_until_both_are_equally_frequent():
-    from trainer.orm import balance_labels
+    from trainer.learn.orm import balance_labels
 
     items = ["y1", "y2", "y3", "y4", "y5", "n1", "n2"]
     labels = [True] * 5 + [False] * 2

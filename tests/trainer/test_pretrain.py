@@ -1,4 +1,4 @@
-"""Copy pretraining (trainer/pretrain.py): the corpus, the saved model, reuse and stopping."""
+"""Copy pretraining (trainer/learn/pretrain.py): the corpus, the saved model, reuse and stopping."""
 
 import json
 import random
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from tests.trainer.helpers import make_steps, tiny_config
-from trainer.models import load_causal_lm, load_tokenizer
-from trainer.pretrain import (
+from trainer.learn.models import load_causal_lm, load_tokenizer
+from trainer.learn.pretrain import (
     DONE_FILE,
     SEQ_LEN,
     TOKENS_PER_STEP,

@@ -1,4 +1,4 @@
-"""The copy and induction probes (trainer/probe.py): splitting by task, scoring replies, the whole
+"""The copy and induction probes (trainer/bench/probes.py): splitting by task, scoring replies, the whole
 comparison, and copying a repeated span."""
 
 import random
@@ -6,11 +6,17 @@ import random
 import pytest
 
 from tests.trainer.helpers import make_steps, tiny_config
+from trainer.bench.probes import (
+    _induction_case,
+    agreement,
+    copy_probe,
+    induction_probe,
+    split_by_task,
+)
 from trainer.cli import main
 from trainer.config import ConfigError
-from trainer.data import DataError, write_steps
-from trainer.pretrain import pretrain_tiny
-from trainer.probe import _induction_case, agreement, copy_probe, induction_probe, split_by_task
+from trainer.learn.data import DataError, write_steps
+from trainer.learn.pretrain import pretrain_tiny
 
 
 def test_held_out_steps_come_only_from_tasks_after_the_training_tasks():

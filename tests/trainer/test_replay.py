@@ -4,8 +4,8 @@ import random
 import torch
 
 from tests.trainer.helpers import make_steps, tiny_config
-from trainer.models import load_causal_lm, load_tokenizer
-from trainer.replay import (
+from trainer.learn.models import load_causal_lm, load_tokenizer
+from trainer.learn.replay import (
     action_confidences,
     build_phase_data,
     in_band,
@@ -13,7 +13,7 @@ from trainer.replay import (
     select_replay,
     successful_steps,
 )
-from trainer.tokenizer import encode_prompt, encode_text
+from trainer.learn.tokenizer import encode_prompt, encode_text
 
 
 def test_the_band_excludes_half_and_includes_point_ninety_five():

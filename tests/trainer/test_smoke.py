@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from tests.trainer.helpers import make_steps, tiny_config
-from trainer.engine import train_actor, train_sft
-from trainer.models import load_causal_lm
+from trainer.learn.actor import train_actor
+from trainer.learn.models import load_causal_lm
+from trainer.learn.sft import train_sft
 
 
 def _changed(before_dir, after_dir):

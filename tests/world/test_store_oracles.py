@@ -18,10 +18,11 @@ from sandbox.oracle import oracle_policy
 from sandbox.server import WorldThread
 from sandbox.server import free_port_block as free_ports
 from sandbox.tasks import all_templates, build_config, instantiations
-from trainer.env import BrowserPool, EpisodeLimits, PolicyOutput
-from trainer.evaluators import score_string_match, score_url_match
+from trainer.env.evaluators import score_string_match, score_url_match
+from trainer.env.pool import BrowserPool
+from trainer.env.types import EpisodeLimits, PolicyOutput
+from trainer.env.webarena import resolve_placeholders
 from trainer.prompts import build_agent_prompt
-from trainer.webarena import resolve_placeholders
 
 pytestmark = pytest.mark.browser
 CONTEXTS = 2

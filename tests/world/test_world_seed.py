@@ -9,7 +9,7 @@ from sandbox import SITES
 from sandbox.instance import seed_world
 from sandbox.taskgen import fill
 from sandbox.tasks import TEST_MIX, _splits, all_templates, group_counts, load_tasks
-from trainer.webarena import validate_task
+from trainer.env.webarena import validate_task
 
 
 def test_the_same_seed_gives_an_identical_world():

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.curriculum.round import FILTERS, run_curriculum_round
 from apps.runs.models import Run
 from trainer.config import ConfigError
-from trainer.curriculum import CurriculumError
+from trainer.curriculum.generators import CurriculumError
 
 
 class Command(BaseCommand):

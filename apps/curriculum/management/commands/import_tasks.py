@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.curriculum.models import Task
-from trainer.webarena import resolve_placeholders, validate_indexed
+from trainer.env.webarena import resolve_placeholders, validate_indexed
 
 
 def load_records(path: Path) -> object:

@@ -2,7 +2,7 @@
 
 `python -m trainer copy-probe --config demo-cpu --data steps.jsonl` fine-tunes the tiny model twice
 on the first `--train-tasks` tasks of a step file (as `world export-sft` writes it): once from
-scratch and once after `model.pretrain_steps` of copy pretraining (trainer/pretrain.py). Both then
+scratch and once after `model.pretrain_steps` of copy pretraining (trainer/learn/pretrain.py). Both then
 decode greedily on held-out steps of later tasks, and the probe counts how often each reproduces the
 oracle's action: whole, its kind, its element and, where the oracle typed or searched something, its
 argument. No browser, no database: the held-out steps are scored against the oracle's own next
@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from trainer.actions import Action, Kind, parse_action
 from trainer.config import ConfigError, RunConfig
-from trainer.data import DataError
+from trainer.env.actions import Action, Kind, parse_action
+from trainer.learn.data import DataError
 from trainer.prompts import EOT
 
 TYPED = {Kind.TYPE, Kind.SEARCH}
@@ -93,7 +93,7 @@ def agreement(outputs: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
 
 def greedy_outputs(model_dir: str | Path, config: RunConfig, records: Sequence[dict]) -> list[str]:
     """The model's greedy reply to each record's prompt, with evaluation's token budget."""
-    from trainer.generation import Decoding, HFGenerator
+    from trainer.serve.hf import Decoding, HFGenerator
 
     decoding = dataclasses.replace(Decoding.evaluation(config), temperature=0.0)
     generator = HFGenerator.from_dir(model_dir, config, decoding)
@@ -110,8 +110,8 @@ def copy_probe(
     on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """SFT from scratch and from the copy-pretrained model on the same steps; agreement of each."""
-    from trainer.engine import train_sft
-    from trainer.pretrain import pretrain_tiny
+    from trainer.learn.pretrain import pretrain_tiny
+    from trainer.learn.sft import train_sft
 
     if config.model.policy:
         raise ConfigError("copy-probe builds tiny models: leave model.policy empty")
@@ -185,8 +185,8 @@ def induction_probe(
     different span of the same kind stood there instead. Both out of `n` = trials × (span - 1)."""
     import torch
 
-    from trainer.models import load_causal_lm, load_tokenizer
-    from trainer.tokenizer import encode_prompt, encode_text
+    from trainer.learn.models import load_causal_lm, load_tokenizer
+    from trainer.learn.tokenizer import encode_prompt, encode_text
 
     if span < 2 or trials < 1 or not distances or min(distances) < 0:
         raise ConfigError("induction-probe: span >= 2, trials >= 1 and distances >= 0 are needed")

@@ -1,6 +1,6 @@
 """Step speed of our environment vs raw Playwright (the floor) vs BrowserGym, on the same MiniWoB++
 tasks with the same random-click policy. Run: `python manage.py bench_env --json`
-(or `python -m trainer.bench_env --json`). Prints one JSON object; never a made-up number.
+(or `python -m trainer.bench.env_bench --json`). Prints one JSON object; never a made-up number.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainer import miniwob
-from trainer.actions import centre
-from trainer.browser import CHROMIUM_ARGS, VIEWPORT, BrowserPool
-from trainer.env import EpisodeLimits, PolicyOutput
-from trainer.observation import JPEG_QUALITY, observe
+from trainer.env import miniwob
+from trainer.env.actions import centre
+from trainer.env.observation import JPEG_QUALITY, observe
+from trainer.env.pool import CHROMIUM_ARGS, VIEWPORT, BrowserPool
+from trainer.env.types import EpisodeLimits, PolicyOutput
 
 TASKS = ["click-checkboxes", "enter-text", "login-user", "click-button", "click-checkboxes-large"]
 EPISODE_STEPS = 20  # an episode is cut after this many steps (or ends when the page says so)

@@ -1,7 +1,7 @@
 """A small OpenAI-compatible server (`/v1/models`, `/v1/completions`, `/v1/chat/completions` with logprobs)
 serving a local HF model through `HFGenerator`; for tests and CPU machines where vLLM is absent.
 
-Run: python -m trainer.openai_server MODEL_DIR --port 8000
+Run: python -m trainer.serve.server MODEL_DIR --port 8000
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from trainer.config import RunConfig, preset
-from trainer.generation import Decoding, HFGenerator, Sample
 from trainer.prompts import BEGIN_OF_TEXT, EOT
+from trainer.serve.hf import Decoding, HFGenerator, Sample
 
 
 class BadRequest(ValueError):
@@ -245,7 +245,7 @@ def serve_in_thread(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m trainer.openai_server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m trainer.serve.server", description=__doc__)
     parser.add_argument("model_dir")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
+from trainer.learn.tokenizer import encode_prompt, encode_text, eot_id
 from trainer.prompts import EOT
-from trainer.tokenizer import encode_prompt, encode_text, eot_id
 
 REQUIRED_FIELDS = ("observation", "action")
 STEP_FIELDS = (

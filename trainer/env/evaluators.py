@@ -10,8 +10,8 @@ import contextlib
 import re
 from typing import Any
 
-from trainer import miniwob, webarena
-from trainer.judge import JudgeError
+from trainer.env import miniwob, webarena
+from trainer.env.judge import JudgeError
 
 EVALUATOR_VERSION = "webarena-lite-eval/1"
 OR = " |OR| "

@@ -1,17 +1,13 @@
 """The browser environment's data types: what a policy sees, what an episode records, when it stops.
 
-`BrowserPool` (in `trainer.browser`) runs episodes with these; it is re-exported here so callers
-import everything from `trainer.env`, as docs/INTERFACES.md describes.
+`trainer.env.pool.BrowserPool` runs episodes with these; this module imports nothing of the browser,
+so the learning and serving code can use the types without Playwright.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from trainer.browser import BrowserPool
 
 ENV_VERSION = "webrl-env/1"
 
@@ -57,7 +53,7 @@ Policy = Callable[[StepContext], Awaitable[PolicyOutput]]
 
 
 VIEWS = ("webrl", "compact")
-"""Names of the agent's text views of a page (`trainer.observation.html_view`)."""
+"""Names of the agent's text views of a page (`trainer.env.observation.html_view`)."""
 
 
 @dataclass
@@ -82,7 +78,7 @@ class EpisodeLimits:
     screenshots: bool = True
     """Take a JPEG screenshot with every observation."""
     view: str = "webrl"
-    """The agent's text view of a page (`trainer.observation.html_view`): what its prompt holds and
+    """The agent's text view of a page (`trainer.env.observation.html_view`): what its prompt holds and
     what the step records. A policy's StepContext still carries the full observation."""
 
     def __post_init__(self) -> None:
@@ -145,17 +141,7 @@ class EpisodeResult:
         return d
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy so that trainer.browser can import the types above without a cycle.
-    if name == "BrowserPool":
-        from trainer.browser import BrowserPool
-
-        return BrowserPool
-    raise AttributeError(f"module 'trainer.env' has no attribute {name!r}")
-
-
 __all__ = [
-    "BrowserPool",
     "EpisodeLimits",
     "EpisodeResult",
     "Observation",

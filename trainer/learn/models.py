@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llama
 from transformers.utils import logging as hf_logging
 
 from trainer.config import ModelSection
-from trainer.tokenizer import eot_id, pad_id
+from trainer.learn.tokenizer import eot_id, pad_id
 
 hf_logging.disable_progress_bar()
 hf_logging.set_verbosity_error()

@@ -21,12 +21,12 @@ import httpx
 import torch
 
 from trainer.config import RunConfig
-from trainer.data import collate_prompts, tokenize_prompt
-from trainer.engine import resolve_device, resolve_dtype
-from trainer.env import PolicyOutput
-from trainer.models import load_causal_lm, load_tokenizer
+from trainer.env.types import PolicyOutput
+from trainer.learn.data import collate_prompts, tokenize_prompt
+from trainer.learn.engine import resolve_device, resolve_dtype
+from trainer.learn.models import load_causal_lm, load_tokenizer
+from trainer.learn.tokenizer import eot_id, pad_id
 from trainer.prompts import EOT
-from trainer.tokenizer import eot_id, pad_id
 
 
 class GenerationError(RuntimeError):
@@ -172,7 +172,7 @@ def parse_token_id(token: str) -> int | None:
 
 
 class OpenAIGenerator:
-    """Client for an OpenAI-compatible `/v1/completions` server (vLLM or `trainer.openai_server`)."""
+    """Client for an OpenAI-compatible `/v1/completions` server (vLLM or `trainer.serve.server`)."""
 
     def __init__(
         self,

@@ -102,9 +102,10 @@ def pretrain_tiny(
 
     A finished directory is reused as it is. Stopped early, it saves nothing and says so.
     """
-    from trainer.engine import policy_loader, resolve_device
-    from trainer.models import save_model
-    from trainer.tokenizer import encode_text
+    from trainer.learn.engine import resolve_device
+    from trainer.learn.models import save_model
+    from trainer.learn.sft import policy_loader
+    from trainer.learn.tokenizer import encode_text
 
     done = pretrained_dir(out_dir)
     if done is not None:

@@ -1,6 +1,7 @@
-"""The training engine (device, dtype, AdamW, accumulation, clipping, atomic checkpoints, resume) and its loop.
+"""The generic training engine: device, dtype, AdamW, accumulation, clipping, atomic checkpoints, resume.
 
 Plain torch on CPU or one GPU; DeepSpeed ZeRO-3 when launched by torchrun/accelerate with WORLD_SIZE > 1.
+The objectives live on top of it: `sft`, `actor`, `critic` and `orm`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 
 from trainer.config import RunConfig
-from trainer.models import FINAL_DIR
+from trainer.learn.models import FINAL_DIR
 
 OnStep = Callable[[dict[str, Any]], None]
 ShouldStop = Callable[[], bool]
@@ -307,36 +308,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
-def _texts_for_tokenizer(records: Sequence[dict[str, Any]]) -> list[str]:
-    return [
-        t
-        for r in records
-        for t in (r.get("observation", ""), r.get("action", ""), r.get("task", ""))
-        if t
-    ]
-
-
-def policy_loader(config: RunConfig, init: str | Path | None, records: Sequence[dict[str, Any]]):
-    """(model, tokenizer): a local checkpoint, or a tiny Llama with a BPE trained on the records' texts."""
-    from trainer.models import build_tiny_llama, load_causal_lm, load_tokenizer
-    from trainer.tokenizer import train_tokenizer
-
-    if init:
-        return load_causal_lm(init), load_tokenizer(config.model.tokenizer or init)
-    if config.model.policy:
-        return load_causal_lm(config.model.policy), load_tokenizer(
-            config.model.tokenizer or config.model.policy
-        )
-    if config.model.tokenizer:
-        tokenizer = load_tokenizer(config.model.tokenizer)
-    else:
-        tokenizer = train_tokenizer(_texts_for_tokenizer(records), config.model.vocab_size)
-    return build_tiny_llama(
-        config.model, tokenizer, config.engine.max_seq_len, config.seed
-    ), tokenizer
-
-
-def _model_saver(tokenizer) -> Callable[[torch.nn.Module, Path], None]:
+def model_saver(tokenizer) -> Callable[[torch.nn.Module, Path], None]:
     def save(model: torch.nn.Module, out: Path) -> None:
         if hasattr(
             model, "zero_optimization_stage"
@@ -356,225 +328,12 @@ def _model_saver(tokenizer) -> Callable[[torch.nn.Module, Path], None]:
     return save
 
 
-def _epochs(items: Sequence[Any], epochs: int, seed: int) -> list[Any]:
+def repeat_epochs(items: Sequence[Any], epochs: int, seed: int) -> list[Any]:
     out: list[Any] = []
     for epoch in range(epochs):
         out.extend(shuffled(items, seed + epoch))
     return out
 
 
-def _count_tokens(batch: dict[str, torch.Tensor]) -> int:
+def count_tokens(batch: dict[str, torch.Tensor]) -> int:
     return int(batch["attention_mask"].sum())
-
-
-def train_sft(
-    config: RunConfig,
-    records: Sequence[dict[str, Any]],
-    out_dir: str | Path,
-    *,
-    init: str | Path | None = None,
-    on_step: OnStep | None = None,
-    should_stop: ShouldStop | None = None,
-    resume: bool = False,
-    lr: float | None = None,
-    epochs: int | None = None,
-    schedule: str | None = None,
-    warmup_ratio: float | None = None,
-) -> dict[str, Any]:
-    """Token-mean NLL of prompt → action + EOT over step records (§1.2 SFT); the ORM reuses it."""
-    from trainer.data import action_ids_for, batches, collate, tokenize_example
-    from trainer.losses import sft_loss, token_logprobs
-    from trainer.tokenizer import pad_id
-
-    checkpoint = latest_checkpoint(out_dir) if resume else None
-    model, tokenizer = policy_loader(config, checkpoint or init, records)
-    examples = [
-        tokenize_example(
-            tokenizer, r["observation"], action_ids_for(tokenizer, r), config.engine.max_seq_len
-        )
-        for r in records
-    ]
-    pad = pad_id(tokenizer)
-    micro = [
-        collate(b, pad)
-        for b in batches(
-            _epochs(examples, epochs or config.sft.epochs, config.seed), config.engine.micro_batch
-        )
-    ]
-    engine = Engine(
-        config,
-        model,
-        lr=lr if lr is not None else config.sft.lr,
-        total_steps=-(-len(micro) // config.engine.grad_accum),
-        save_model=_model_saver(tokenizer),
-        out_dir=out_dir,
-        schedule=schedule or config.sft.schedule,
-        warmup_ratio=config.sft.warmup_ratio if warmup_ratio is None else warmup_ratio,
-    )
-    if checkpoint is not None:
-        engine.load_state(checkpoint)
-
-    def loss_fn(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        batch = {k: v.to(engine.device) for k, v in batch.items()}
-        logits = engine.model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-        ).logits
-        return sft_loss(
-            token_logprobs(logits, batch["input_ids"], batch["action_mask"]), batch["action_mask"]
-        )
-
-    return fit(
-        engine, micro, loss_fn, on_step=on_step, should_stop=should_stop, count_tokens=_count_tokens
-    )
-
-
-@torch.no_grad()
-def score_actions(
-    model, batches_: Sequence[dict[str, torch.Tensor]], device: torch.device
-) -> list[tuple[float, int]]:
-    """(Σ action-token log-prob, action-token count) per example, batch by batch, no gradient."""
-    from trainer.losses import sequence_logprobs, token_logprobs
-
-    was_training = model.training
-    model.eval()
-    out: list[tuple[float, int]] = []
-    for batch in batches_:
-        ids, attn, act = (
-            batch[k].to(device) for k in ("input_ids", "attention_mask", "action_mask")
-        )
-        logits = model(input_ids=ids, attention_mask=attn).logits  # [B, T, V]
-        lp, n = sequence_logprobs(token_logprobs(logits, ids, act), act)  # [B], [B]
-        out.extend(zip(lp.tolist(), [int(x) for x in n.tolist()], strict=True))
-    model.train(was_training)
-    return out
-
-
-def actor_advantages(config: RunConfig, records: Sequence[dict[str, Any]], critic) -> list[float]:
-    """A per step from a frozen critic: the released code's binarised A (§2.2) or the paper's eq. 9 (§2.1)."""
-    from trainer.data import mc_returns
-    from trainer.losses import paper_advantages, released_advantages
-
-    a = config.actor
-    v = torch.tensor(critic.min_values([r["observation"] for r in records]))  # [N]
-    v_next = torch.tensor(
-        critic.min_values([r.get("next_observation") or r["observation"] for r in records])
-    )
-    reward = torch.tensor([float(r.get("reward", 0.0)) for r in records])  # [N]
-    if a.objective == "webrl_paper":
-        done = torch.tensor([bool(r.get("done", False)) for r in records])  # [N]
-        final = torch.tensor(
-            [float(r.get("trajectory_reward", r.get("reward", 0.0))) for r in records]
-        )
-        step_reward = torch.where(
-            done, final, torch.zeros_like(final)
-        )  # outcome only on the last step
-        return paper_advantages(v, v_next, step_reward, final, done, a.lam).tolist()
-    mc = [r.get("mc_return") for r in records]
-    if any(
-        m is None for m in mc
-    ):  # a lone step without a return: the outcome discounted over one step
-        mc = [
-            m if m is not None else mc_returns([float(r.get("reward", 0.0))], a.gamma)[0]
-            for m, r in zip(mc, records, strict=True)
-        ]
-    adv = released_advantages(
-        v,
-        v_next,
-        reward,
-        torch.tensor(mc, dtype=torch.float32),
-        offset=a.advantage_offset,
-        clip=a.advantage_clip,
-        positive=a.positive_advantage,
-        negative=a.negative_advantage,
-    )
-    return adv.tolist()
-
-
-def train_actor(
-    config: RunConfig,
-    records: Sequence[dict[str, Any]],
-    actor_dir: str | Path,
-    ref_dir: str | Path | None,
-    critic_dir: str | Path | None,
-    out_dir: str | Path,
-    *,
-    on_step: OnStep | None = None,
-    should_stop: ShouldStop | None = None,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """One actor update (§1.3.7): advantages from the frozen critic, KL-anchored to π_ref, objective by name."""
-    from trainer.critic import Critic
-    from trainer.data import action_ids_for, batches, collate, tokenize_example
-    from trainer.losses import ACTOR_OBJECTIVES, sequence_logprobs, sft_loss, token_logprobs
-    from trainer.models import load_causal_lm, load_tokenizer
-    from trainer.tokenizer import pad_id
-
-    objective = config.actor.objective
-    if objective == "sft":
-        return train_sft(
-            config, records, out_dir, init=actor_dir, on_step=on_step, should_stop=should_stop,
-            resume=resume, lr=config.actor.lr, epochs=config.actor.epochs, schedule="constant", warmup_ratio=0.0,
-        )  # fmt: skip
-    if ref_dir is None or critic_dir is None:
-        raise TrainingError(f"actor.objective {objective!r} needs a reference policy and a critic")
-    tokenizer = load_tokenizer(actor_dir)
-    pad = pad_id(tokenizer)
-    L = config.engine.max_seq_len
-    examples = [
-        tokenize_example(tokenizer, r["observation"], action_ids_for(tokenizer, r), L)
-        for r in records
-    ]
-    critic = Critic.load(critic_dir, max_seq_len=L)
-    advantages = actor_advantages(config, records, critic)
-    del critic
-    device = resolve_device(config.engine.device)
-    ref = load_causal_lm(
-        ref_dir, dtype=resolve_dtype(config.engine.dtype, device), device=str(device)
-    )
-    ref_scores = score_actions(
-        ref, [collate(b, pad) for b in batches(examples, config.engine.micro_batch)], device
-    )
-    del ref
-    rows = list(zip(examples, advantages, [s[0] for s in ref_scores], strict=True))
-    micro = batches(_epochs(rows, config.actor.epochs, config.seed), config.engine.micro_batch)
-    checkpoint = latest_checkpoint(out_dir) if resume else None
-    engine = Engine(
-        config,
-        load_causal_lm(checkpoint or actor_dir),
-        lr=config.actor.lr,
-        total_steps=-(-len(micro) // config.engine.grad_accum),
-        save_model=_model_saver(tokenizer),
-        out_dir=out_dir,
-    )
-    if checkpoint is not None:
-        engine.load_state(checkpoint)
-    a = config.actor
-    loss_args: dict[str, Any] = (
-        {"beta": a.beta}
-        if objective == "webrl_paper"
-        else {
-            "beta_base": a.beta_base,
-            "beta_high": a.beta_high,
-            "ref_conf_positive": a.ref_conf_positive,
-            "ref_conf_negative": a.ref_conf_negative,
-            "huber_delta": a.huber_delta,
-        }
-    )
-
-    def loss_fn(chunk: Sequence[tuple[Any, float, float]]) -> tuple[torch.Tensor, dict[str, float]]:
-        batch = {k: v.to(engine.device) for k, v in collate([c[0] for c in chunk], pad).items()}
-        logits = engine.model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-        ).logits
-        token_lp = token_logprobs(logits, batch["input_ids"], batch["action_mask"])  # [B, T-1]
-        logprobs, n_tokens = sequence_logprobs(token_lp, batch["action_mask"])  # [B], [B]
-        adv = torch.tensor([c[1] for c in chunk], device=engine.device)  # [B]
-        ref_lp = torch.tensor([c[2] for c in chunk], device=engine.device)  # [B]
-        loss, metrics = ACTOR_OBJECTIVES[objective](logprobs, ref_lp, adv, n_tokens, **loss_args)
-        metrics["loss/nll"] = sft_loss(token_lp.detach(), batch["action_mask"])[0].item()
-        return loss, metrics
-
-    def count(chunk: Sequence[tuple[Any, float, float]]) -> int:
-        return sum(len(c[0].input_ids) for c in chunk)
-
-    return fit(engine, micro, loss_fn, on_step=on_step, should_stop=should_stop, count_tokens=count)

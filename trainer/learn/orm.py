@@ -13,11 +13,12 @@ from typing import Any
 import torch
 
 from trainer.config import RunConfig
-from trainer.data import DataError, batches, collate_prompts, tokenize_prompt
-from trainer.engine import OnStep, ShouldStop, resolve_device, train_sft
-from trainer.models import load_causal_lm, load_tokenizer
+from trainer.learn.data import DataError, batches, collate_prompts, tokenize_prompt
+from trainer.learn.engine import OnStep, ShouldStop, resolve_device
+from trainer.learn.models import load_causal_lm, load_tokenizer
+from trainer.learn.sft import train_sft
+from trainer.learn.tokenizer import encode_text, pad_id
 from trainer.prompts import build_orm_prompt
-from trainer.tokenizer import encode_text, pad_id
 
 
 class OrmError(ValueError):

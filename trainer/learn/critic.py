@@ -14,11 +14,11 @@ from torch import nn
 from transformers import AutoModel
 
 from trainer.config import RunConfig
-from trainer.data import batches, collate_prompts, tokenize_prompt
-from trainer.engine import Engine, OnStep, ShouldStop, fit, latest_checkpoint, shuffled
-from trainer.losses import critic_loss
-from trainer.models import ModelLoadError, load_tokenizer, model_dir
-from trainer.tokenizer import pad_id
+from trainer.learn.data import batches, collate_prompts, tokenize_prompt
+from trainer.learn.engine import Engine, OnStep, ShouldStop, fit, latest_checkpoint, shuffled
+from trainer.learn.losses import critic_loss
+from trainer.learn.models import ModelLoadError, load_tokenizer, model_dir
+from trainer.learn.tokenizer import pad_id
 
 HEADS_FILE = "critic_heads.pt"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 
-from trainer.env import VIEWS, Observation
+from trainer.env.types import VIEWS, Observation
 
 JPEG_QUALITY = 50
 

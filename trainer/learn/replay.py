@@ -13,10 +13,17 @@ from typing import Any
 import torch
 
 from trainer.config import RunConfig
-from trainer.data import action_ids_for, batches, collate, split_trajectories, tokenize_example
-from trainer.engine import resolve_device, score_actions
-from trainer.models import load_causal_lm, load_tokenizer
-from trainer.tokenizer import eot_id, pad_id
+from trainer.learn.actor import score_actions
+from trainer.learn.data import (
+    action_ids_for,
+    batches,
+    collate,
+    split_trajectories,
+    tokenize_example,
+)
+from trainer.learn.engine import resolve_device
+from trainer.learn.models import load_causal_lm, load_tokenizer
+from trainer.learn.tokenizer import eot_id, pad_id
 
 Step = dict[str, Any]
 

@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from trainer.curriculum import SITE_DESCRIPTIONS, Candidate, Complete, CurriculumError
+from trainer.curriculum.generators import SITE_DESCRIPTIONS, Candidate, Complete, CurriculumError
 
 # --------------------------------------------------------------------------------------------
 # Filters: each records {"score", "keep", "reason"} on the candidate
@@ -47,7 +47,7 @@ def apply_nearby_filter(
 ) -> None:
     """Near-duplicates against existing tasks and earlier candidates of the same batch: identical
     normalized text, or cosine similarity >= threshold when an embedding model is given."""
-    from trainer.curriculum_embed import nearest_similarities
+    from trainer.curriculum.embed import nearest_similarities
 
     texts = [c.intent for c in candidates]
     best = nearest_similarities(texts, list(existing), embed=embed)
