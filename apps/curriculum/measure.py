@@ -93,7 +93,8 @@ def measure(
     from sandbox.oracle import oracle_policy
     from trainer.learn.critic import Critic
     from trainer.phase import policy_from_generator
-    from trainer.serve.hf import Decoding, HFGenerator
+    from trainer.serve.hf import HFGenerator
+    from trainer.serve.sampling import Decoding
 
     config = preset("demo-cpu").with_overrides(
         [f"curriculum.tasks_per_phase={cap}", "curriculum.approval=auto", f"seed={seed}"]

@@ -34,12 +34,12 @@ from trainer.curriculum.generators import (
     Candidate,
     CurriculumError,
     OfflineGenerator,
-    OpenAIChat,
     Seed,
     hf_complete,
 )
 from trainer.env.observation import html_view
 from trainer.prompts import build_critic_prompt
+from trainer.serve.openai_client import OpenAIChat
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ def build_generator(config: RunConfig, run: Run) -> Any:
         return BreadthGenerator(
             client, name="openai", seeds_per_call=c.seeds_per_call, calls_per_site=c.calls_per_site
         )
-    from trainer.serve.hf import Decoding, HFGenerator
+    from trainer.serve.hf import HFGenerator
+    from trainer.serve.sampling import Decoding
 
     actor = Checkpoint.objects.filter(run=run, kind=Checkpoint.Kind.ACTOR).order_by("-pk").first()
     if actor is None:

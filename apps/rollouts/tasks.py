@@ -20,10 +20,10 @@ def start_browser_stage(stage_id: int) -> int:
 def rollout_shard(stage_id: int, shard: int, shards: int, slots: int) -> str:
     """Episodes of one shard until none is left to claim; the last shard closes the stage."""
     from apps.runs.browser_stage import run_shard
+    from apps.runs.dispatch import dispatch
     from apps.runs.models import StageRun
     from apps.runs.orchestrator import worker_id
     from apps.runs.runner import finish_browser_stage
-    from apps.runs.tasks import dispatch
 
     if not StageRun.objects.filter(pk=stage_id, status=StageRun.Status.RUNNING).exists():
         return "not running"

@@ -24,6 +24,7 @@ from apps.rollouts.writer import (
     write_step,
 )
 from apps.runs import orchestrator
+from apps.runs.errors import StageError
 from apps.runs.models import Run, StageRun
 from apps.runs.reporter import DjangoReporter
 from trainer.config import RunConfig
@@ -78,10 +79,11 @@ def _policy_factory(config: RunConfig, purpose: str, model_dir: str | None):
         from sandbox.oracle import oracle_policy
 
         return oracle_policy
-    from trainer.serve.hf import Decoding, make_generator
+    from trainer.serve.backends import make_generator
+    from trainer.serve.sampling import Decoding
 
     if not model_dir:
-        raise orchestrator_error("the browser stage has no policy checkpoint")
+        raise StageError("the browser stage has no policy checkpoint")
     decoding = (
         Decoding.evaluation(config)
         if purpose == Trajectory.Purpose.EVAL
@@ -91,12 +93,6 @@ def _policy_factory(config: RunConfig, purpose: str, model_dir: str | None):
         make_generator(config, model_dir, decoding), batch_size=config.rollout.batch_size
     )
     return lambda task: shared
-
-
-def orchestrator_error(message: str) -> Exception:
-    from apps.runs.stages import StageError
-
-    return StageError(message)
 
 
 async def run_shard(

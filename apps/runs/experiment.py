@@ -82,9 +82,9 @@ def eval_model(owner, name: str, config: RunConfig, model_dir: str, on_stage=Non
 
 def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, str]:
     """SFT continued on the demonstrations, and filtered BC on WebRL's phase-1 successes (§9)."""
-    from trainer.learn.sft import train_sft
     from trainer.learn.models import build_tiny_llama, load_tokenizer, save_model
     from trainer.learn.pretrain import pretrained_dir
+    from trainer.learn.sft import train_sft
 
     sft = Checkpoint.objects.get(run=run, kind="actor", phase__index=0).path
     budget = config.run.phases * config.actor.epochs

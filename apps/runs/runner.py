@@ -20,6 +20,7 @@ from apps.runs.browser_stage import (
     stage_drained,
     stage_purpose,
 )
+from apps.runs.errors import StageError
 from apps.runs.models import Run, StageRun
 from apps.runs.reporter import DjangoReporter
 from apps.runs.stages import (
@@ -118,14 +119,8 @@ def browser_inputs(ctx: StageContext) -> tuple[str, list[int], str]:
     else:
         task_ids = rollout_task_ids(ctx)
     if not task_ids:
-        raise orchestrator_error(f"no {purpose} tasks: run `manage.py load_world_tasks` first")
+        raise StageError(f"no {purpose} tasks: run `manage.py load_world_tasks` first")
     return purpose, task_ids, actor.path
-
-
-def orchestrator_error(message: str) -> Exception:
-    from apps.runs.stages import StageError
-
-    return StageError(message)
 
 
 def finish_metrics(ctx: StageContext) -> dict:

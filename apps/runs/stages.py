@@ -16,16 +16,13 @@ from django.db import transaction
 from apps.curriculum.models import Task
 from apps.reviews.models import OrmVerdict
 from apps.rollouts.models import Trajectory
+from apps.runs.errors import StageError
 from apps.runs.models import Checkpoint, Phase, Run, StageRun
 from apps.runs.reporter import DjangoReporter
 from trainer.config import RunConfig
 from trainer.phase import choose_tasks, step_records
 
 SUCCESS = 1.0
-
-
-class StageError(RuntimeError):
-    """A stage cannot do its work; the message says what is missing."""
 
 
 @dataclass
@@ -163,8 +160,8 @@ def finished_train(phase: Phase):
 def stage_sft(ctx: StageContext) -> dict:
     """Phase 0: oracle demonstrations of a train subset (collected through the browser), then SFT."""
     from apps.runs.browser_stage import run_inline
-    from trainer.learn.sft import train_sft
     from trainer.learn.pretrain import needs_pretraining, pretrain_tiny
+    from trainer.learn.sft import train_sft
 
     task_ids = demo_task_ids(ctx.config)
     if not task_ids:

@@ -8,18 +8,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from apps.runs.dispatch import dispatch
 from apps.runs.models import Run, StageRun
-from trainer.phase import BROWSER_STAGES
-
-
-def dispatch(stage: StageRun) -> None:
-    """Send a pending stage to its queue: browser stages to `rollout`, the others to `gpu`."""
-    if stage.name in BROWSER_STAGES:
-        from apps.rollouts.tasks import start_browser_stage
-
-        start_browser_stage.delay(stage.pk)
-    else:
-        run_gpu_stage.delay(stage.pk)
 
 
 @shared_task(name="apps.runs.tasks.start_run")

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from tests.curriculum.tinylm import openai_app, serving, train_memorizer
+from tests.curriculum.tinylm import as_chat, serving, train_memorizer
 from trainer.curriculum.embed import load_embedder, normalize_intent
 from trainer.curriculum.filters import (
     apply_balance_cap,
@@ -20,7 +20,8 @@ from trainer.curriculum.filters import (
     parse_feasibility,
     world_entities,
 )
-from trainer.curriculum.generators import Candidate, OpenAIChat, llm_task_config
+from trainer.curriculum.generators import Candidate, llm_task_config
+from trainer.serve.openai_client import OpenAIChat
 
 WEATHER = "Check the weather in Pittsburgh tomorrow"
 DISTANCE = "Find the distance from CMU to the airport"
@@ -79,8 +80,8 @@ def judge_url():
         (build_feasibility_prompt("map", WEATHER), "Weather is not on the map. [NO]"),
         (build_feasibility_prompt("map", DISTANCE), "Directions are supported. [YES]"),
     ]
-    model, tokenizer = train_memorizer(pairs, steps=160)
-    with serving(openai_app(model, tokenizer)) as url:
+    model, tokenizer = train_memorizer(as_chat(pairs), steps=160)
+    with serving(model, tokenizer) as url:
         yield url
 
 

@@ -9,12 +9,11 @@ import pytest
 
 from sandbox.instance import seed_world
 from sandbox.tasks import all_templates, build_config, load_tasks
-from tests.curriculum.tinylm import openai_app, serving, train_memorizer
+from tests.curriculum.tinylm import as_chat, serving, train_memorizer
 from trainer.curriculum.generators import (
     BreadthGenerator,
     CurriculumError,
     OfflineGenerator,
-    OpenAIChat,
     Seed,
     build_breadth_prompt,
     extract_backticked,
@@ -22,7 +21,9 @@ from trainer.curriculum.generators import (
     rephrase,
     site_root,
 )
-from trainer.serve.hf import Decoding, HFGenerator
+from trainer.serve.hf import HFGenerator
+from trainer.serve.openai_client import OpenAIChat
+from trainer.serve.sampling import Decoding, GenerationError
 
 REDDIT_FAILS = [
     "Open the most upvoted post in the books forum",
@@ -104,12 +105,13 @@ def test_the_offline_generator_skips_seeds_without_a_known_template():
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    return train_memorizer([(build_breadth_prompt("reddit", REDDIT_FAILS), REDDIT_REPLY)])
+    pairs = [(build_breadth_prompt("reddit", REDDIT_FAILS), REDDIT_REPLY)]
+    return train_memorizer(pairs + as_chat(pairs))
 
 
 @pytest.fixture(scope="module")
 def tiny_server(tiny_model):
-    with serving(openai_app(*tiny_model)) as url:
+    with serving(*tiny_model) as url:
         yield url
 
 
@@ -145,8 +147,11 @@ def test_the_llm_generator_reproduces_the_learned_reply_for_the_learned_prompt(t
 
 def test_a_dead_endpoint_raises_a_clear_curriculum_error():
     client = OpenAIChat("http://127.0.0.1:9", timeout=2.0, model="m")
-    with pytest.raises(CurriculumError, match="unreachable"):
+    with pytest.raises(GenerationError, match="unreachable"):
         client(["hello"])
+    gen = BreadthGenerator(client, name="openai")
+    with pytest.raises(CurriculumError, match="openai: .*unreachable"):
+        gen.generate([reddit_seed("Open the books forum", "a")], random.Random(0))
 
 
 def test_a_generator_with_the_wrong_number_of_replies_is_an_error():

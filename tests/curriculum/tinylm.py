@@ -1,23 +1,18 @@
-"""A tiny Llama trained in seconds to continue a few prompts, and a real OpenAI-compatible HTTP
-server for it (uvicorn on 127.0.0.1), so the LLM generator and judge are tested end to end."""
+"""A tiny Llama trained in seconds to continue a few prompts, served by the project's own
+OpenAI-compatible server (`trainer.serve.server`), so the LLM generator and judge are tested end to end."""
 
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator, Sequence
 
 import torch
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from trainer.learn.tokenizer import EOT, encode_prompt, eot_id, pad_id, train_tokenizer
+from trainer.serve.hf import HFGenerator
+from trainer.serve.sampling import Decoding
+from trainer.serve.server import RunningServer, chat_prompt, create_app
 
 
 def train_memorizer(pairs: Sequence[tuple[str, str]], steps: int = 80, seed: int = 0):
@@ -67,85 +62,14 @@ def _train(pairs: Sequence[tuple[str, str]], steps: int, seed: int):
     return model, tokenizer
 
 
-def complete(model, tokenizer, prompt: str, max_tokens: int, temperature: float) -> str:
-    ids = torch.tensor([encode_prompt(tokenizer, prompt)])
-    with torch.no_grad():
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=max_tokens,
-            do_sample=temperature > 0,
-            temperature=temperature if temperature > 0 else None,
-            top_p=None,
-            top_k=None,
-            eos_token_id=eot_id(tokenizer),
-            pad_token_id=pad_id(tokenizer),
-        )
-    return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
-
-
-def openai_app(model, tokenizer, name: str = "tiny") -> Starlette:
-    lock = threading.Lock()
-
-    async def models(request: Request) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": [{"id": name, "object": "model"}]})
-
-    async def chat(request: Request) -> JSONResponse:
-        body = await request.json()
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return JSONResponse({"error": {"message": "messages required"}}, status_code=400)
-        prompt = "".join(str(m.get("content", "")) for m in messages)
-        with lock:
-            text = complete(
-                model,
-                tokenizer,
-                prompt,
-                int(body.get("max_tokens") or 128),
-                float(body.get("temperature", 1.0)),
-            )
-        return JSONResponse(
-            {
-                "object": "chat.completion",
-                "model": name,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
-                    }
-                ],
-            }
-        )
-
-    return Starlette(
-        routes=[
-            Route("/v1/models", models),
-            Route("/v1/chat/completions", chat, methods=["POST"]),
-        ]
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def as_chat(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The same pairs with each prompt in the chat layout that `trainer.serve.server` gives a user message."""
+    return [(chat_prompt([{"role": "user", "content": p}]), c) for p, c in pairs]
 
 
 @contextlib.contextmanager
-def serving(app: Starlette) -> Iterator[str]:
-    """Run `app` with uvicorn in a thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started:
-        if time.time() > deadline:
-            raise TimeoutError("tiny OpenAI server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def serving(model, tokenizer, name: str = "tiny") -> Iterator[str]:
+    """Serve the model with the project's own OpenAI-compatible server; yields its base URL."""
+    generator = HFGenerator(model, tokenizer, Decoding(temperature=0.0), max_seq_len=2048)
+    with RunningServer(create_app(generator, name)).start() as server:
+        yield server.url

@@ -9,15 +9,11 @@ import torch
 from tests.trainer.helpers import make_steps, tiny_config
 from trainer.learn.models import load_causal_lm, load_tokenizer
 from trainer.learn.tokenizer import encode_prompt
-from trainer.serve.hf import (
-    Decoding,
-    GenerationError,
-    HFGenerator,
-    OpenAIGenerator,
-    VllmServer,
-    parse_token_id,
-)
+from trainer.serve.hf import HFGenerator
+from trainer.serve.openai_client import OpenAIGenerator, parse_token_id
+from trainer.serve.sampling import Decoding, GenerationError
 from trainer.serve.server import serve_in_thread
+from trainer.serve.vllm import VllmServer
 
 
 @pytest.fixture(scope="module")

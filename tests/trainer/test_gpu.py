@@ -15,7 +15,8 @@ from trainer.cli import bench_actor_update
 from trainer.learn.actor import train_actor
 from trainer.learn.data import write_steps
 from trainer.learn.sft import train_sft
-from trainer.serve.hf import Decoding, HFGenerator
+from trainer.serve.hf import HFGenerator
+from trainer.serve.sampling import Decoding
 
 pytestmark = [
     pytest.mark.gpu,

@@ -93,7 +93,8 @@ def agreement(outputs: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
 
 def greedy_outputs(model_dir: str | Path, config: RunConfig, records: Sequence[dict]) -> list[str]:
     """The model's greedy reply to each record's prompt, with evaluation's token budget."""
-    from trainer.serve.hf import Decoding, HFGenerator
+    from trainer.serve.hf import HFGenerator
+    from trainer.serve.sampling import Decoding
 
     decoding = dataclasses.replace(Decoding.evaluation(config), temperature=0.0)
     generator = HFGenerator.from_dir(model_dir, config, decoding)

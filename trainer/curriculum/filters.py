@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from trainer.curriculum.generators import SITE_DESCRIPTIONS, Candidate, Complete, CurriculumError
+from trainer.serve.sampling import GenerationError
 
 # --------------------------------------------------------------------------------------------
 # Filters: each records {"score", "keep", "reason"} on the candidate
@@ -143,7 +144,10 @@ def apply_llm_feasibility(candidates: Sequence[Candidate], complete: Complete) -
     if not candidates:
         return
     prompts = [build_feasibility_prompt(c.site, c.intent) for c in candidates]
-    replies = complete(prompts)
+    try:
+        replies = complete(prompts)
+    except GenerationError as exc:
+        raise CurriculumError(f"feasibility judge: {exc}") from exc
     if len(replies) != len(prompts):
         raise CurriculumError(f"feasibility judge: {len(prompts)} prompts, {len(replies)} replies")
     for candidate, reply in zip(candidates, replies, strict=True):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
+from trainer.serve.sampling import GenerationError
 
 Complete = Callable[[list[str]], list[str]]
 """A text model: one completion per prompt, in order."""
@@ -207,7 +207,10 @@ class BreadthGenerator:
         if not calls:
             return []
         prompts = [build_breadth_prompt(site, [s.intent for s in shown]) for site, shown in calls]
-        replies = self.complete(prompts)
+        try:
+            replies = self.complete(prompts)
+        except GenerationError as exc:
+            raise CurriculumError(f"{self.name}: {exc}") from exc
         if len(replies) != len(prompts):
             raise CurriculumError(f"{self.name}: {len(prompts)} prompts, {len(replies)} replies")
         out: list[Candidate] = []
@@ -231,71 +234,6 @@ def hf_complete(generator: Any) -> Complete:
         return [output.text for output in generator.generate(prompts)]
 
     return complete
-
-
-class OpenAIChat:
-    """A minimal OpenAI-compatible client: one chat completion per prompt (vLLM and others)."""
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        model: str = "",
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        max_tokens: int = 512,
-        timeout: float = 120.0,
-        api_key: str = "EMPTY",
-    ):
-        if not base_url:
-            raise ValueError("an OpenAI-compatible generator needs curriculum.generator_url")
-        self.base_url = base_url.rstrip("/")
-        if not self.base_url.endswith("/v1"):
-            self.base_url += "/v1"
-        self.model = model
-        self.params = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
-        self._http = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {api_key}"})
-
-    def settings(self) -> dict[str, Any]:
-        return {"url": self.base_url, "model": self.model, **self.params}
-
-    def _model(self) -> str:
-        if not self.model:
-            listing = self._post_or_get("GET", "/models", None)
-            models = listing.get("data") or []
-            if not models:
-                raise CurriculumError(f"{self.base_url}: serves no model")
-            self.model = str(models[0]["id"])
-        return self.model
-
-    def _post_or_get(self, method: str, path: str, body: dict | None) -> dict:
-        try:
-            response = self._http.request(method, self.base_url + path, json=body)
-        except httpx.HTTPError as exc:
-            raise CurriculumError(f"{self.base_url}{path}: unreachable ({exc})") from exc
-        if response.status_code != 200:
-            raise CurriculumError(
-                f"{self.base_url}{path}: HTTP {response.status_code} {response.text[:200]}"
-            )
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise CurriculumError(f"{self.base_url}{path}: reply is not JSON") from exc
-
-    def __call__(self, prompts: list[str]) -> list[str]:
-        model = self._model()
-        texts = []
-        for prompt in prompts:
-            body = {"model": model, "messages": [{"role": "user", "content": prompt}]}
-            reply = self._post_or_get("POST", "/chat/completions", {**body, **self.params})
-            try:
-                texts.append(str(reply["choices"][0]["message"]["content"] or ""))
-            except (KeyError, IndexError, TypeError) as exc:
-                raise CurriculumError(f"{self.base_url}: malformed chat reply") from exc
-        return texts
-
-    def close(self) -> None:
-        self._http.close()
 
 
 # --------------------------------------------------------------------------------------------

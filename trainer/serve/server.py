@@ -23,7 +23,8 @@ from starlette.routing import Route
 
 from trainer.config import RunConfig, preset
 from trainer.prompts import BEGIN_OF_TEXT, EOT
-from trainer.serve.hf import Decoding, HFGenerator, Sample
+from trainer.serve.hf import HFGenerator
+from trainer.serve.sampling import Decoding, Sample
 
 
 class BadRequest(ValueError):

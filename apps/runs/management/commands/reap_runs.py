@@ -17,7 +17,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, stale_after, inline, **options):
-        from apps.runs.tasks import dispatch
+        from apps.runs.dispatch import dispatch
 
         limit = stale_after if stale_after is not None else settings.RUN_HEARTBEAT_STALE_S
         stages = reap_stale_stages(limit, None if inline else dispatch)

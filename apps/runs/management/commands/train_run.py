@@ -87,9 +87,9 @@ class Command(BaseCommand):
         parser.add_argument("--workers", action="store_true", help="enqueue for the Celery workers")
 
     def handle(self, *args, config, set, name, resume, workers, **options):
+        from apps.runs.dispatch import dispatch
         from apps.runs.orchestrator import advance, resume_run
         from apps.runs.runner import drive_inline
-        from apps.runs.tasks import dispatch
 
         if resume is not None:
             run = Run.objects.filter(pk=resume).first()
