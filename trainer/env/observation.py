@@ -1,7 +1,7 @@
 """Observation of a live page: §7.2's simplified HTML, element boxes, URL, title and a JPEG.
 
 The marking, clickable detection, numbering and serialisation run in ONE `page.evaluate` of
-`trainer/js/observe.js`; Python only adds the screenshot and retries across navigations.
+`trainer/env/js/observe.js`; Python only adds the screenshot and retries across navigations.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class OpenAIEndpoint:
         try:
             resp = self.client.request(method, path, json=body)
         except httpx.HTTPError as exc:
-            raise GenerationError(f"{method} {where}: unreachable ({exc})") from exc
+            raise GenerationError(f"{method} {where} failed: unreachable ({exc})") from exc
         if resp.status_code != 200:
             raise GenerationError(f"{method} {where}: HTTP {resp.status_code}: {resp.text[:300]}")
         try:
