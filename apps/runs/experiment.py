@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import date
 from pathlib import Path
 
 from django.conf import settings
@@ -191,12 +192,45 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}%"
 
 
-def write_results(path: Path, section: str) -> None:
-    """Replace (or append) the `## Learning` section of docs/results.md, leaving others' sections."""
+def write_results(path: Path, section: str, when: date | None = None) -> Path:
+    """Record a learning measurement (`section`, a `## Learning` section from `learning_section`).
+
+    docs/results.md shows the current result first and keeps the story in docs/experiments/, one
+    dated file per attempt. So this writes the measurement to a new dated file in `experiments/`
+    beside `path`, makes it `path`'s `## Learning` section (with a link to that file), and adds
+    the link to `## History`. Other sections and every earlier record stay as they are. Returns
+    the new record's path.
+    """
+    day = (when or timezone.localdate()).isoformat()
+    records = path.parent / "experiments"
+    records.mkdir(parents=True, exist_ok=True)
+    record = records / f"{day}-learning.md"
+    n = 2
+    while record.exists():
+        record = records / f"{day}-learning-{n}.md"
+        n += 1
+    link = f"experiments/{record.name}"
+    title = f"{day}: `experiment learning`"
+    body = section.split("\n", 1)[1].strip("\n")  # without its "## Learning" heading
+    record.write_text(
+        f"# {title}\n\nWritten by `python manage.py experiment learning`. "
+        f"Where things stand now: [docs/{path.name}](../{path.name}).\n\n{body}\n"
+    )
+    current = f"## Learning\n\nMeasured {day} ([record]({link})).\n\n{body}\n"
     text = path.read_text() if path.exists() else "# Results\n"
-    pattern = re.compile(r"^## Learning\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(section.rstrip("\n") + "\n\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
+    text = _put_section(text, "Learning", current)
+    history = re.search(r"^## History\n.*?(?=^## |\Z)", text, re.S | re.M)
+    entries = history.group(0).rstrip("\n") if history else "## History\n"
+    text = _put_section(text, "History", f"{entries}\n- [{title}]({link})\n")
     path.write_text(text)
+    return record
+
+
+def _put_section(text: str, name: str, section: str) -> str:
+    """`text` with its `## name` section replaced by `section`, or `section` appended."""
+    pattern = re.compile(rf"^## {name}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        return (
+            pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1).rstrip("\n") + "\n"
+        )
+    return text.rstrip("\n") + "\n\n" + section

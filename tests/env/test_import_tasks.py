@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from apps.curriculum.management.commands.import_tasks import LITE_PATH
 from apps.curriculum.models import Task
 from tests.env.test_webarena import LITE
 
@@ -31,6 +32,12 @@ def test_all_165_webarena_lite_tasks_import_and_reimport_idempotently():
     assert task.sites == ["shopping_admin"]
     assert (task.split, task.origin, task.status) == ("test", "seed", "approved")
     assert task.config["start_url"] == "__SHOPPING_ADMIN__"  # stored raw, resolved at rollout time
+
+
+def test_without_a_path_the_vendored_webarena_lite_set_imports():
+    assert LITE_PATH == LITE
+    assert json.loads(run("--world", "webarena", "--json")) == {"ok": 165, "errors": []}
+    assert Task.objects.filter(world="webarena", split="test").count() == 165
 
 
 def test_dry_run_writes_nothing():

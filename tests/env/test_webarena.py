@@ -1,13 +1,13 @@
 """WebArena-Lite configs: all 165 validate, placeholders resolve, bad records say why."""
 
 import copy
+import hashlib
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
 from trainer.env.webarena import (
     PAGE,
     parse_helper_call,
@@ -16,11 +16,9 @@ from trainer.env.webarena import (
     validate_task,
 )
 
-# The project's shared/ folder sits beside the checkout; WEBARENA_LITE_PATH points elsewhere.
-LITE = Path(
-    os.environ.get("WEBARENA_LITE_PATH")
-    or Path(__file__).resolve().parents[3] / "shared/data/webarena-lite/test_webarena_lite.raw.json"
-)
+# The project's vendored copy (source, commit and licence: data/webarena-lite/README.md).
+LITE_DIR = ROOT / "data" / "webarena-lite"
+LITE = LITE_DIR / "test_webarena_lite.raw.json"
 SITE_URLS = {
     "shopping": "http://127.0.0.1:7770",
     "shopping_admin": "http://127.0.0.1:7780/admin",
@@ -34,6 +32,16 @@ SITE_URLS = {
 @pytest.fixture(scope="module")
 def lite():
     return json.loads(LITE.read_text())
+
+
+def test_the_vendored_file_is_the_upstream_file_its_readme_names():
+    readme = (LITE_DIR / "README.md").read_text()
+    stated = re.search(r"SHA-256 of the file: `([0-9a-f]{64})`", readme).group(1)
+    assert hashlib.sha256(LITE.read_bytes()).hexdigest() == stated
+    assert "9055fc2" in readme and "VAB-WebArena-Lite/new/test_webarena_lite.raw.json" in readme
+    licence = (LITE_DIR / "LICENSE").read_text()
+    assert "Apache License" in licence and "END OF TERMS AND CONDITIONS" in licence
+    assert "Apache License" in (LITE_DIR / "NOTICE").read_text()
 
 
 def test_all_165_webarena_lite_configs_validate(lite):

@@ -1,6 +1,6 @@
 """WebRL's objectives as pure functions returning (loss, metrics); the training loop owns backward/step.
 
-Shapes: B = batch, T = sequence length, V = vocabulary. Citations are to ../shared/docs/webrl-spec.md.
+Shapes: B = batch, T = sequence length, V = vocabulary. Citations are to webrl-spec.md.
 """
 
 from __future__ import annotations

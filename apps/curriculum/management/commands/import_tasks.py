@@ -1,5 +1,8 @@
-"""`python manage.py import_tasks PATH --world webarena [--dry-run] [--json]`: validate WebArena(-Lite)
-task configs and store the good ones as Task rows, idempotently keyed by `webarena:<task_id>`."""
+"""`python manage.py import_tasks [PATH] --world webarena [--dry-run] [--json]`: validate WebArena(-Lite)
+task configs and store the good ones as Task rows, idempotently keyed by `webarena:<task_id>`.
+
+PATH defaults to the project's vendored copy of WebArena-Lite's 165 test tasks,
+`data/webarena-lite/test_webarena_lite.raw.json` (its source and licence: that folder's README)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from django.db import transaction
 
 from apps.curriculum.models import Task
 from trainer.env.webarena import resolve_placeholders, validate_indexed
+
+LITE_PATH = Path(settings.BASE_DIR) / "data" / "webarena-lite" / "test_webarena_lite.raw.json"
 
 
 def load_records(path: Path) -> object:
@@ -65,7 +70,14 @@ class Command(BaseCommand):
     help = "Validate WebArena/WebArena-Lite task configs and import the good ones as Tasks."
 
     def add_arguments(self, parser):
-        parser.add_argument("path", type=Path)
+        parser.add_argument(
+            "path",
+            type=Path,
+            nargs="?",
+            default=LITE_PATH,
+            help="a JSON list of task configs (default: the vendored WebArena-Lite test set, "
+            "data/webarena-lite/test_webarena_lite.raw.json)",
+        )
         parser.add_argument("--world", choices=["webarena"], required=True)
         parser.add_argument("--split", choices=["train", "test"], default="test")
         parser.add_argument("--dry-run", action="store_true", help="validate only; write nothing")

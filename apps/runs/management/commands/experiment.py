@@ -1,7 +1,8 @@
 """`python manage.py experiment learning [--json] [--test-limit N] [--set k=v ...]`.
 
 Trains base → SFT → WebRL phases and the two baselines, evaluates all on the test tasks, prints
-the table and writes the `## Learning` section of docs/results.md. Takes tens of minutes on 2 cores.
+the table, records it in a new dated file in docs/experiments/ and makes it the `## Learning`
+section (the current result) of docs/results.md. Takes tens of minutes on 2 cores.
 """
 
 from __future__ import annotations
