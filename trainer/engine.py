@@ -31,10 +31,13 @@ class TrainingError(RuntimeError):
     """Training cannot go on (a non-finite loss, an unusable checkpoint)."""
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, cuda_available: bool | None = None) -> torch.device:
+    """engine.device as a torch device; `cuda_available` defaults to asking torch."""
+    if cuda_available is None:
+        cuda_available = torch.cuda.is_available()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+        return torch.device("cuda" if cuda_available else "cpu")
+    if name == "cuda" and not cuda_available:
         raise TrainingError(
             "engine.device is 'cuda' but no CUDA device is available; use 'cpu' or 'auto'"
         )
@@ -503,10 +506,10 @@ def train_actor(
     resume: bool = False,
 ) -> dict[str, Any]:
     """One actor update (§1.3.7): advantages from the frozen critic, KL-anchored to π_ref, objective by name."""
-    from trainer.critic import Critic
     from trainer.data import action_ids_for, batches, collate, tokenize_example
     from trainer.losses import ACTOR_OBJECTIVES, sequence_logprobs, sft_loss, token_logprobs
     from trainer.models import load_causal_lm, load_tokenizer
+    from trainer.placement import load_frozen_critic
     from trainer.tokenizer import pad_id
 
     objective = config.actor.objective
@@ -524,7 +527,7 @@ def train_actor(
         tokenize_example(tokenizer, r["observation"], action_ids_for(tokenizer, r), L)
         for r in records
     ]
-    critic = Critic.load(critic_dir, max_seq_len=L)
+    critic = load_frozen_critic(config, critic_dir)
     advantages = actor_advantages(config, records, critic)
     del critic
     device = resolve_device(config.engine.device)

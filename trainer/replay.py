@@ -14,7 +14,7 @@ import torch
 
 from trainer.config import RunConfig
 from trainer.data import action_ids_for, batches, collate, split_trajectories, tokenize_example
-from trainer.engine import resolve_device, score_actions
+from trainer.engine import score_actions
 from trainer.models import load_causal_lm, load_tokenizer
 from trainer.tokenizer import eot_id, pad_id
 
@@ -92,8 +92,10 @@ def build_phase_data(
     candidates = successful_steps(past)
     confidences: list[float] = []
     if candidates:
-        device = resolve_device(config.engine.device)
-        model = load_causal_lm(actor_dir, device=str(device))
+        from trainer.placement import frozen_placement
+
+        device, dtype = frozen_placement(config)  # where the policy trains, in its dtype
+        model = load_causal_lm(actor_dir, dtype=dtype, device=str(device))
         confidences = action_confidences(
             model,
             load_tokenizer(actor_dir),

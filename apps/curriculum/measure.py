@@ -91,9 +91,9 @@ def measure(
     seed: int = 0,
 ) -> dict:
     from sandbox.oracle import oracle_policy
-    from trainer.critic import Critic
     from trainer.generation import Decoding, HFGenerator
     from trainer.phase import policy_from_generator
+    from trainer.placement import load_frozen_critic
 
     config = preset("demo-cpu").with_overrides(
         [f"curriculum.tasks_per_phase={cap}", "curriculum.approval=auto", f"seed={seed}"]
@@ -121,7 +121,7 @@ def measure(
     t_seed = time.time() - t0
 
     t0 = time.time()
-    the_critic = Critic.load(critic, max_seq_len=cfg.engine.max_seq_len) if critic else None
+    the_critic = load_frozen_critic(cfg, critic) if critic else None
     counts = run_curriculum_round(run, 1, critic=the_critic)
     t_round = time.time() - t0
 
