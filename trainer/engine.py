@@ -1,6 +1,6 @@
 """The training engine (device, dtype, AdamW, accumulation, clipping, atomic checkpoints, resume) and its loop.
 
-Plain torch on CPU or one GPU; DeepSpeed ZeRO-3 when launched by torchrun/accelerate with WORLD_SIZE > 1.
+Plain torch on CPU or one GPU; DeepSpeed ZeRO-3 when launched by torchrun/accelerate (one process or more).
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 
 
 def use_deepspeed(config: RunConfig) -> bool:
-    """DeepSpeed only under a multi-process launcher, and only when it is installed."""
-    if config.engine.backend != "deepspeed" or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    """DeepSpeed only under a launcher (torchrun, accelerate and deepspeed set WORLD_SIZE; one process
+    is valid), and only when it is installed."""
+    if config.engine.backend != "deepspeed" or "WORLD_SIZE" not in os.environ:
         return False
     try:
         import deepspeed  # noqa: F401
@@ -113,11 +114,16 @@ class Engine:
         if config.engine.gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
             model.gradient_checkpointing_enable()
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.engine.weight_decay)
+        self.deepspeed = use_deepspeed(config)
+        if self.deepspeed and config.engine.offload:  # ZeRO-Offload steps on the CPU, with its Adam
+            from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+            optimizer = DeepSpeedCPUAdam(params, lr=lr, weight_decay=config.engine.weight_decay)
+        else:
+            optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.engine.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lr_lambda(schedule, warmup_ratio, total_steps)
         )
-        self.deepspeed = use_deepspeed(config)
         if self.deepspeed:
             self.model, self.optimizer = _deepspeed_wrap(config, model, optimizer)
         else:
@@ -320,7 +326,8 @@ def _texts_for_tokenizer(records: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def policy_loader(config: RunConfig, init: str | Path | None, records: Sequence[dict[str, Any]]):
-    """(model, tokenizer): a local checkpoint, or a tiny Llama with a BPE trained on the records' texts."""
+    """(model, tokenizer): a local checkpoint (`init`, `model.policy`, `model.init`), or a tiny Llama
+    with a BPE trained on the records' texts."""
     from trainer.models import build_tiny_llama, load_causal_lm, load_tokenizer
     from trainer.tokenizer import train_tokenizer
 
@@ -329,6 +336,10 @@ def policy_loader(config: RunConfig, init: str | Path | None, records: Sequence[
     if config.model.policy:
         return load_causal_lm(config.model.policy), load_tokenizer(
             config.model.tokenizer or config.model.policy
+        )
+    if config.model.init:  # a base built for the tiny preset (trainer/induction_base.py)
+        return load_causal_lm(config.model.init), load_tokenizer(
+            config.model.tokenizer or config.model.init
         )
     if config.model.tokenizer:
         tokenizer = load_tokenizer(config.model.tokenizer)

@@ -93,6 +93,8 @@ def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, st
     pretrained = pretrained_dir(out_root.parent / "phase-0" / "pretrain")
     if pretrained is not None:  # the copy-pretrained model SFT started from (trainer/pretrain.py)
         dirs["base"], dirs["base_label"] = str(pretrained), "Base (copy-pretrained)"
+    elif config.model.init:  # a base built elsewhere (trainer/induction_base.py): SFT started there
+        dirs["base"], dirs["base_label"] = config.model.init, "Base (model.init)"
     else:
         tokenizer = load_tokenizer(sft)
         base = build_tiny_llama(config.model, tokenizer, config.engine.max_seq_len, config.seed)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tests.trainer.helpers import make_steps, tiny_config
-from trainer.cli import bench_actor_update
+from trainer.gpu_bench import bench_actor_update
 from trainer.data import write_steps
 from trainer.engine import train_actor, train_sft
 from trainer.generation import Decoding, HFGenerator
