@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--lr", type=float, default=0.0, help="0 = model.pretrain_lr")
     base.add_argument("--probe-every", type=float, default=20.0, help="seconds between probes")
     base.add_argument("--trials", type=int, default=20)
-    base.add_argument("--target", type=int, default=80, help="shuffled copies of trials x 5 at 450")
+    base.add_argument("--target", type=int, default=80, help="shuffled copies of trials x 5")
+    base.add_argument("--distance", type=int, default=450, help="tokens between span and repeat")
     base.add_argument("--workers", type=int, default=0, help="processes building batches")
     return parser
 
@@ -209,7 +210,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return train_induction_base(
                 config, read_steps(args.data), args.out, minutes=args.minutes, batch=args.batch,
                 seq_len=args.seq_len, lr=args.lr or None, probe_every_s=args.probe_every,
-                target=args.target, trials=args.trials, workers=args.workers, on_step=on_step,
+                target=args.target, distance=args.distance, trials=args.trials,
+                workers=args.workers, on_step=on_step,
             )  # fmt: skip
         finally:
             close()

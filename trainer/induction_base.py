@@ -141,7 +141,8 @@ def train_induction_base(
     source.close()
     final = Path(out_dir) / "final"
     final.mkdir(parents=True, exist_ok=True)
-    rows = induction_counts(model, tokenizer, texts, distances=INDUCTION_DISTANCES, trials=trials)
+    distances = sorted({*(d for d in INDUCTION_DISTANCES if d < distance), distance})
+    rows = induction_counts(model, tokenizer, texts, distances=distances, trials=trials)
     save_model(model.to("cpu", torch.bfloat16), tokenizer, final)
     size = sum(f.stat().st_size for f in final.iterdir() if f.is_file())
     info = {
