@@ -33,7 +33,7 @@ def test_the_dry_run_writes_a_summary_in_which_every_cpu_part_passed(tmp_path):
     assert set(summary) >= {"dry_run", "parts", "headline", "env", "data", "wall_s", "budget_s"}
     assert summary["dry_run"] and summary["data"]["synthetic"]
     parts = summary["parts"]
-    assert list(parts) == [*CPU_PARTS, "bench_zero3_offload_1gpu"]
+    assert set(parts) == {*CPU_PARTS, "bench_zero3_offload_1gpu"}
     assert {k: parts[k]["status"] for k in CPU_PARTS} == dict.fromkeys(CPU_PARTS, "passed")
     assert parts["bench_zero3_offload_1gpu"]["status"] == "skipped"
     head = summary["headline"]
