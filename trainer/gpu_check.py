@@ -132,7 +132,7 @@ def plan(dry: bool, data: str, work: Path, py: str) -> list[Part]:
                 "--batch", "128", "--seq-len", "1024", "--probe-every", "15", "--workers", workers,
                 "--set", "engine.device=cuda"]  # fmt: skip
         # One GPU: ZeRO-3 with parameters and optimizer state offloaded to the CPU, at the 1B shape
-        # (8B would hold ~112 GB of fp32 master weights and Adam state in host memory).
+        # (at 8B the fp32 master weights and Adam state alone are 96 GB of host memory).
         zero3 = [py, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "-m",
                  "trainer", "bench", "--config", "paper-llama8b", "--shape", "1b", "--seq-len",
                  "4096", "--steps", "3", "--warmup", "1", *dev, *one, "--set",
