@@ -128,7 +128,7 @@ def plan(dry: bool, data: str, work: Path, py: str) -> list[Part]:
                       "--prompt-len", "512", "--new-tokens", "128", "--set",
                       "model.vocab_size=32000", *dev]  # fmt: skip
         workers = str(max(1, min(12, (os.cpu_count() or 2) - 2)))
-        base = [*tr, "induction-base", "--data", data, "--out", base_out, "--minutes", "2.0",
+        base = [*tr, "induction-base", "--data", data, "--out", base_out, "--minutes", "1.75",
                 "--batch", "128", "--seq-len", "1024", "--probe-every", "15", "--workers", workers,
                 "--set", "engine.device=cuda"]  # fmt: skip
         # One GPU: ZeRO-3 with parameters and optimizer state offloaded to the CPU, at the 1B shape
@@ -140,10 +140,10 @@ def plan(dry: bool, data: str, work: Path, py: str) -> list[Part]:
                  "engine.offload=true"]  # fmt: skip
         zero3_skip = ""
     return [
-        Part("env", 30, [py, "-m", "trainer.gpu_check", "env"]),
-        Part("pytest_gpu", 100, pytest, kind="junit"),
+        Part("env", 20, [py, "-m", "trainer.gpu_check", "env"]),
+        Part("pytest_gpu", 110, pytest, kind="junit"),
         Part("bench_1b", 45, bench_1b),
-        Part("induction_base", 150, base),
+        Part("induction_base", 140, base),
         Part("generation", 45, generation),
         Part("bench_8b_checkpointing", 60, bench_8b),
         Part("bench_zero3_offload_1gpu", 80, zero3, skip=zero3_skip),
