@@ -168,8 +168,9 @@ def generation_bench(
     new_tokens: int = 128,
 ) -> dict[str, Any]:
     """The policy sampler (HFGenerator: rollout temperature and top-p, log-probs kept) on a random
-    Llama of `shape`: sampled tokens/s at each batch size. The vocabulary is a BPE of
-    `model.vocab_size` trained on `texts`, so the model's vocabulary is that tokenizer's."""
+    Llama of `shape`: sampled tokens/s at each batch size. Prompts are tokenized with a BPE of
+    `model.vocab_size` trained on `texts`; the model keeps the shape's larger vocabulary (sampled ids
+    past the tokenizer's decode to nothing), so its output layer costs what the shape's does."""
     from trainer.engine import resolve_device, resolve_dtype
     from trainer.generation import Decoding, HFGenerator
     from trainer.tokenizer import eot_id, pad_id, train_tokenizer
@@ -178,7 +179,7 @@ def generation_bench(
     dtype = resolve_dtype(config.engine.dtype, device)
     tokenizer = train_tokenizer(texts, config.model.vocab_size)
     cfg = llama_config(shape, config, prompt_len + new_tokens)
-    cfg.vocab_size = len(tokenizer)
+    cfg.vocab_size = max(cfg.vocab_size, len(tokenizer))
     cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id = (
         tokenizer.bos_token_id, eot_id(tokenizer), pad_id(tokenizer),
     )  # fmt: skip
@@ -201,7 +202,8 @@ def generation_bench(
         rows.append({"batch": b, "seconds": round(seconds, 3), "sampled_tokens": sampled,
                      "tokens_per_s": round(sampled / seconds, 1)})  # fmt: skip
     return {"done": True, "shape": shape, "device": device_name(device), "dtype": str(dtype),
-            "params": sum(p.numel() for p in model.parameters()), "vocab": len(tokenizer),
+            "params": sum(p.numel() for p in model.parameters()), "vocab": cfg.vocab_size,
+            "tokenizer_vocab": len(tokenizer),
             "prompt_len": prompt_len, "new_tokens": new_tokens, "results": rows[1:],
             **memory_figures(device)}  # fmt: skip
 

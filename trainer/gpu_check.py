@@ -125,8 +125,7 @@ def plan(dry: bool, data: str, work: Path, py: str) -> list[Part]:
         bench_8b = [*tr, "bench", "--config", "paper-llama8b", "--shape", "8b", "--seq-len", "4096",
                     "--steps", "3", "--warmup", "1", *dev, *one, *ckpt]  # fmt: skip
         generation = [*tr, "gen-bench", "--shape", "1b", "--data", data, "--batches", "1,16,64",
-                      "--prompt-len", "512", "--new-tokens", "128", "--set",
-                      "model.vocab_size=32000", *dev]  # fmt: skip
+                      "--prompt-len", "512", "--new-tokens", "128", *dev]  # fmt: skip
         workers = str(max(1, min(12, (os.cpu_count() or 2) - 2)))
         base = [*tr, "induction-base", "--data", data, "--out", base_out, "--minutes", "1.75",
                 "--batch", "128", "--seq-len", "1024", "--probe-every", "15", "--workers", workers,
