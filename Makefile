@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup run test test-slow lint format clean-venv
+.PHONY: setup run test test-slow lint format clean-venv gpu-check
 
 setup: $(STAMP) chromium
 	@$(PY) scripts/ensure_db.py
@@ -37,6 +37,10 @@ test: setup
 
 test-slow: setup
 	@REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -m slow
+
+# The prepared GPU check (scripts/gpu_check.sh); needs no set-up: GPU machines run it bare.
+gpu-check:
+	@bash scripts/gpu_check.sh --out $${OUT:-var/gpu-check} $(ARGS)
 
 lint:
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -104,8 +104,43 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=5)
     bench.add_argument("--warmup", type=int, default=1)
     bench.add_argument(
-        "--peak-tflops", type=float, default=0.0, help="device peak for MFU (H100 bf16 dense: 989)"
+        "--peak-tflops", type=float, default=0.0,
+        help="device peak for MFU; 0 = the dense bf16 peak of a known GPU (H200, H100: 989)",
+    )  # fmt: skip
+    bench.add_argument(
+        "--shape",
+        default="config",
+        help="config (the model section), tiny, 1b or 8b (Llama-3 shapes)",
     )
+    gen = sub.add_parser(
+        "gen-bench",
+        help="tokens/s of the HF policy sampler on a random Llama, by batch size (JSON)",
+    )
+    gen.add_argument("--config", default="demo-cpu")
+    gen.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    gen.add_argument("--data", required=True, help="JSONL step file: its prompts and tokenizer")
+    gen.add_argument("--shape", default="config", help="config, tiny, 1b or 8b")
+    gen.add_argument("--batches", default="1,16,64", help="comma-separated batch sizes")
+    gen.add_argument("--prompt-len", type=int, default=512)
+    gen.add_argument("--new-tokens", type=int, default=128)
+    base = sub.add_parser(
+        "induction-base",
+        help="copy-pretrain the tiny model (GPU, large batches) until the induction probe copies"
+        " random spans 450 tokens back; writes OUT/final for model.init (JSON)",
+    )
+    base.add_argument("--config", default="demo-cpu")
+    base.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    base.add_argument("--data", required=True, help="JSONL step file (`world export-sft`)")
+    base.add_argument("--out", required=True, help="output directory (the model goes to OUT/final)")
+    base.add_argument("--minutes", type=float, default=5.0, help="training time limit")
+    base.add_argument("--batch", type=int, default=128, help="sequences a step")
+    base.add_argument("--seq-len", type=int, default=1024, help="tokens a sequence (<= engine.max_seq_len)")  # fmt: skip
+    base.add_argument("--lr", type=float, default=0.0, help="0 = model.pretrain_lr")
+    base.add_argument("--probe-every", type=float, default=20.0, help="seconds between probes")
+    base.add_argument("--trials", type=int, default=20)
+    base.add_argument("--target", type=int, default=80, help="shuffled copies of trials x 5")
+    base.add_argument("--distance", type=int, default=450, help="tokens between span and repeat")
+    base.add_argument("--workers", type=int, default=0, help="processes building batches")
     return parser
 
 
@@ -154,7 +189,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                span=args.span, seed=args.seed, device=args.device)  # fmt: skip
     config = load_config(args.config, args.set)
     if args.command == "bench":
-        return bench_actor_update(config, args.seq_len, args.steps, args.warmup, args.peak_tflops)
+        from trainer.bench.gpu_bench import bench_actor_update
+
+        return bench_actor_update(config, args.seq_len, args.steps, args.warmup, args.peak_tflops,
+                                  shape=args.shape)  # fmt: skip
+    if args.command == "gen-bench":
+        from trainer.bench.gpu_bench import generation_bench
+
+        try:
+            sizes = [int(b) for b in args.batches.split(",") if b.strip()]
+        except ValueError:
+            raise ConfigError(f"--batches: expected integers like 1,16,64 (got {args.batches!r})") from None  # fmt: skip
+        texts = [r["observation"] for r in read_steps(args.data)]
+        return generation_bench(config, texts, shape=args.shape, batches=sizes,
+                                prompt_len=args.prompt_len, new_tokens=args.new_tokens)  # fmt: skip
+    if args.command == "induction-base":
+        from trainer.bench.induction_base import train_induction_base
+
+        on_step, close = _progress(None)
+        try:
+            return train_induction_base(
+                config, read_steps(args.data), args.out, minutes=args.minutes, batch=args.batch,
+                seq_len=args.seq_len, lr=args.lr or None, probe_every_s=args.probe_every,
+                target=args.target, distance=args.distance, trials=args.trials,
+                workers=args.workers, on_step=on_step,
+            )  # fmt: skip
+        finally:
+            close()
     if args.command == "orm":
         examples = _read_jsonl(args.data)
         on_step, close = _progress(None)
@@ -221,62 +282,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     finally:
         close()
-
-
-def bench_actor_update(
-    config, seq_len: int, steps: int, warmup: int, peak_tflops: float
-) -> dict[str, Any]:
-    """Optimizer steps of the released actor loss on random tokens; tokens/s and MFU (6·params·tokens/s)."""
-    import time
-
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from trainer.learn.engine import Engine
-    from trainer.learn.losses import sequence_logprobs, token_logprobs, webrl_released
-
-    m = config.model
-    torch.manual_seed(config.seed)
-    model = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=m.vocab_size, hidden_size=m.hidden_size, intermediate_size=m.intermediate_size,
-            num_hidden_layers=m.num_layers, num_attention_heads=m.num_heads, num_key_value_heads=m.num_heads,
-            max_position_embeddings=max(seq_len, 16), tie_word_embeddings=False,
-        )
-    )  # fmt: skip
-    params = sum(p.numel() for p in model.parameters())
-    engine = Engine(
-        config, model, lr=1e-6, total_steps=steps + warmup, save_model=lambda *_: None, out_dir="."
-    )
-    B = config.engine.micro_batch
-    ids = torch.randint(0, m.vocab_size, (B, seq_len), device=engine.device)  # [B, T]
-    action = torch.zeros_like(ids)
-    action[:, -seq_len // 4 :] = 1  # the last quarter are action tokens
-    attention = torch.ones_like(ids)
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        for _ in range(config.engine.grad_accum):
-            logits = engine.model(input_ids=ids, attention_mask=attention).logits  # [B, T, V]
-            logprobs, n = sequence_logprobs(token_logprobs(logits, ids, action), action)  # [B], [B]
-            loss, _ = webrl_released(
-                logprobs, logprobs.detach() - 0.1, torch.ones(B, device=engine.device), n
-            )
-            engine.backward(loss)
-        engine.maybe_step()
-        if engine.device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    tokens = B * seq_len * config.engine.grad_accum
-    tps = tokens * len(times) / sum(times)
-    out = {
-        "done": True, "params": params, "seq_len": seq_len, "tokens_per_step": tokens, "steps": len(times),
-        "step_s": sum(times) / len(times), "tokens_per_s": tps, "device": str(engine.device), "dtype": str(engine.dtype),
-    }  # fmt: skip
-    if peak_tflops > 0:
-        out["mfu"] = 6 * params * tps / (peak_tflops * 1e12)
-    return out
 
 
 def _read_jsonl(path: str) -> list[dict[str, Any]]:

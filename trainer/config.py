@@ -40,6 +40,10 @@ class ModelSection:
     """Tiny Llama: next-token steps on a synthetic copying corpus before SFT (trainer/learn/pretrain.py); 0 = none."""
     pretrain_lr: float = 1e-3
     """Tiny Llama: learning rate of that pretraining (AdamW, constant)."""
+    init: str = ""
+    """Tiny Llama: local directory of a base checkpoint at these sizes with its tokenizer (such as
+    `python -m trainer induction-base`'s `final/`); phase 0 fine-tunes it instead of copy-pretraining a
+    fresh model. An experiment (docs/results.md); "" = none."""
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,10 @@ class RunConfig:
                 raise ConfigError(f"engine.{name}: must be >= 1")
         if self.model.pretrain_steps < 0:
             raise ConfigError("model.pretrain_steps: must be >= 0 (0 = no copy pretraining)")
+        if self.model.init and self.model.policy:
+            raise ConfigError(
+                "model.init: a base for the tiny Llama; leave it empty when model.policy names a model"
+            )
         if self.model.pretrain_steps and self.model.pretrain_lr <= 0:
             raise ConfigError("model.pretrain_lr: must be > 0")
         if self.sft.demo_tasks < 0:

@@ -91,7 +91,7 @@ def measure(
     seed: int = 0,
 ) -> dict:
     from sandbox.oracle import oracle_policy
-    from trainer.learn.critic import Critic
+    from trainer.learn.placement import load_frozen_critic
     from trainer.phase import policy_from_generator
     from trainer.serve.hf import HFGenerator
     from trainer.serve.sampling import Decoding
@@ -122,7 +122,7 @@ def measure(
     t_seed = time.time() - t0
 
     t0 = time.time()
-    the_critic = Critic.load(critic, max_seq_len=cfg.engine.max_seq_len) if critic else None
+    the_critic = load_frozen_critic(cfg, critic) if critic else None
     counts = run_curriculum_round(run, 1, critic=the_critic)
     t_round = time.time() - t0
 

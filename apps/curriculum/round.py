@@ -144,9 +144,9 @@ def load_critic(run: Run, config: RunConfig) -> Any | None:
     ckpt = Checkpoint.objects.filter(run=run, kind=Checkpoint.Kind.CRITIC).order_by("-pk").first()
     if ckpt is None:
         return None
-    from trainer.learn.critic import Critic
+    from trainer.learn.placement import load_frozen_critic
 
-    return Critic.load(ckpt.path, max_seq_len=config.engine.max_seq_len)
+    return load_frozen_critic(config, ckpt.path)  # where the policy trains, in its dtype
 
 
 def critic_filter(

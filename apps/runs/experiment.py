@@ -96,6 +96,10 @@ def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, st
         pretrained is not None
     ):  # the copy-pretrained model SFT started from (trainer/learn/pretrain.py)
         dirs["base"], dirs["base_label"] = str(pretrained), "Base (copy-pretrained)"
+    elif (
+        config.model.init
+    ):  # a base built elsewhere (trainer/bench/induction_base.py): SFT started there
+        dirs["base"], dirs["base_label"] = config.model.init, "Base (model.init)"
     else:
         tokenizer = load_tokenizer(sft)
         base = build_tiny_llama(config.model, tokenizer, config.engine.max_seq_len, config.seed)

@@ -4,14 +4,14 @@ import importlib.util
 import json
 import math
 import os
-import shutil
 import subprocess
+import sys
 
 import pytest
 import torch
 
 from tests.trainer.helpers import make_steps, tiny_config
-from trainer.cli import bench_actor_update
+from trainer.bench.gpu_bench import bench_actor_update
 from trainer.learn.actor import train_actor
 from trainer.learn.data import write_steps
 from trainer.learn.sft import train_sft
@@ -57,20 +57,23 @@ def test_the_actor_update_benchmark_reports_throughput_and_mfu():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="needs deepspeed")
-@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="ZeRO-3 needs WORLD_SIZE > 1")
-def test_sft_runs_under_deepspeed_zero3_with_torchrun(tmp_path):
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_sft_runs_under_deepspeed_zero3_with_torchrun(tmp_path, gpus):
+    if torch.cuda.device_count() < gpus:
+        pytest.skip(f"needs {gpus} GPUs")
     data = tmp_path / "steps.jsonl"
     write_steps(data, make_steps(8))
-    cmd = [shutil.which("torchrun") or "torchrun", "--nproc_per_node=2", "-m", "trainer", "sft", "--config", "demo-cpu",
-           "--data", str(data), "--out", str(tmp_path / "ds"), "--set", "engine.backend=deepspeed",
-           "--set", "engine.device=cuda", "--set", "engine.dtype=bfloat16", "--set", "engine.offload=false"]  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
+           "-m", "trainer", "sft", "--config", "demo-cpu", "--data", str(data), "--out", str(tmp_path / "ds"),
+           "--set", "engine.backend=deepspeed", "--set", "engine.device=cuda", "--set", "engine.dtype=bfloat16",
+           "--set", "engine.offload=false", "--set", "model.pretrain_steps=0"]  # fmt: skip
+    path = os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])  # keeps carried wheels
     proc = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONPATH": path}
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     done = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"done"')]
     assert done and (tmp_path / "ds" / "final" / "config.json").exists()
+    (state,) = (tmp_path / "ds" / "checkpoints").glob("step-*/training_state.pt")
+    optimizer = torch.load(state, weights_only=False)["optimizer"]
+    assert optimizer["zero_stage"] == 3  # the state of DeepSpeed's ZeRO-3 optimizer, not AdamW's

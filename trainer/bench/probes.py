@@ -184,14 +184,33 @@ def induction_probe(
     For each mode ("text", "shuffled") and distance: `copied` counts right predictions of tokens 2..span
     of the repeat when the span appeared `distance` tokens earlier; `without_copy` counts them when a
     different span of the same kind stood there instead. Both out of `n` = trials × (span - 1)."""
+    from trainer.learn.models import load_causal_lm, load_tokenizer
+
+    model, tokenizer = load_causal_lm(model_dir), load_tokenizer(model_dir)
+    model.to(device)
+    rows = induction_counts(model, tokenizer, texts, distances=distances, trials=trials, span=span,
+                            seed=seed)  # fmt: skip
+    return {"model": str(model_dir), "span": span, "trials": trials, "results": rows}
+
+
+def induction_counts(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    distances: Sequence[int] = INDUCTION_DISTANCES,
+    trials: int = 20,
+    span: int = 6,
+    seed: int = 0,
+    modes: Sequence[str] = ("text", "shuffled"),
+) -> list[dict[str, Any]]:
+    """`induction_probe`'s rows for a model in memory (on its own device; left in its train/eval mode)."""
     import torch
 
-    from trainer.learn.models import load_causal_lm, load_tokenizer
     from trainer.learn.tokenizer import encode_prompt, encode_text
 
     if span < 2 or trials < 1 or not distances or min(distances) < 0:
         raise ConfigError("induction-probe: span >= 2, trials >= 1 and distances >= 0 are needed")
-    model, tokenizer = load_causal_lm(model_dir), load_tokenizer(model_dir)
     limit = getattr(model.config, "max_position_embeddings", None)
     longest = 1 + 2 * span + max(distances)  # with BOS
     if limit and longest > limit:
@@ -203,11 +222,13 @@ def induction_probe(
     if not streams:
         raise DataError(f"induction-probe: no text longer than {span} tokens to cut spans from")
     vocab = sorted({i for ids in streams for i in ids})
-    model.to(device).eval()
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
     head = encode_prompt(tokenizer, "")  # BOS, where the model has one
     rng = random.Random(seed)
     rows = []
-    for mode in ("text", "shuffled"):
+    for mode in modes:
         for distance in distances:
             copied = without = 0
             for _ in range(trials):
@@ -226,4 +247,5 @@ def induction_probe(
             n = trials * (span - 1)
             rows.append({"mode": mode, "distance": distance, "copied": copied,
                          "without_copy": without, "n": n})  # fmt: skip
-    return {"model": str(model_dir), "span": span, "trials": trials, "results": rows}
+    model.train(was_training)
+    return rows

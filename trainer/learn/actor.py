@@ -13,7 +13,6 @@ from typing import Any
 import torch
 
 from trainer.config import RunConfig
-from trainer.learn.critic import Critic
 from trainer.learn.data import action_ids_for, batches, collate, mc_returns, tokenize_example
 from trainer.learn.engine import (
     Engine,
@@ -36,6 +35,7 @@ from trainer.learn.losses import (
     token_logprobs,
 )
 from trainer.learn.models import load_causal_lm, load_tokenizer
+from trainer.learn.placement import load_frozen_critic
 from trainer.learn.sft import train_sft
 from trainer.learn.tokenizer import pad_id
 
@@ -128,7 +128,7 @@ def train_actor(
         tokenize_example(tokenizer, r["observation"], action_ids_for(tokenizer, r), L)
         for r in records
     ]
-    critic = Critic.load(critic_dir, max_seq_len=L)
+    critic = load_frozen_critic(config, critic_dir)
     advantages = actor_advantages(config, records, critic)
     del critic
     device = resolve_device(config.engine.device)

@@ -100,13 +100,16 @@ class Critic(nn.Module):
         head_init_std: float = 0.2,
         max_seq_len: int = 16384,
         seed: int = 0,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
     ) -> Critic:
-        """From a critic directory (body + heads) or any causal-LM directory (body only, fresh heads)."""
+        """From a critic directory (body + heads) or any causal-LM directory (body only, fresh heads),
+        on `device` in `dtype` (trainer/learn/placement.py picks them for a frozen critic)."""
         p = model_dir(path)
         if not p.is_dir():
             raise ModelLoadError(f"critic directory {str(p)!r} does not exist")
         try:
-            body = AutoModel.from_pretrained(str(p), local_files_only=True)
+            body = AutoModel.from_pretrained(str(p), dtype=dtype, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load a model body from {str(p)!r}: {exc}") from exc
         torch.manual_seed(seed)
@@ -115,7 +118,7 @@ class Critic(nn.Module):
             heads = torch.load(p / HEADS_FILE, map_location="cpu", weights_only=True)
             critic.head1.load_state_dict(heads["head1"])
             critic.head2.load_state_dict(heads["head2"])
-        return critic
+        return critic.to(device=device, dtype=dtype)
 
 
 def success_label(rec: dict[str, Any]) -> int:

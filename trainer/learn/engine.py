@@ -1,6 +1,6 @@
 """The generic training engine: device, dtype, AdamW, accumulation, clipping, atomic checkpoints, resume.
 
-Plain torch on CPU or one GPU; DeepSpeed ZeRO-3 when launched by torchrun/accelerate with WORLD_SIZE > 1.
+Plain torch on CPU or one GPU; DeepSpeed ZeRO-3 when launched by torchrun/accelerate (one process or more).
 The objectives live on top of it: `sft`, `actor`, `critic` and `orm`.
 """
 
@@ -32,10 +32,13 @@ class TrainingError(RuntimeError):
     """Training cannot go on (a non-finite loss, an unusable checkpoint)."""
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, cuda_available: bool | None = None) -> torch.device:
+    """engine.device as a torch device; `cuda_available` defaults to asking torch."""
+    if cuda_available is None:
+        cuda_available = torch.cuda.is_available()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+        return torch.device("cuda" if cuda_available else "cpu")
+    if name == "cuda" and not cuda_available:
         raise TrainingError(
             "engine.device is 'cuda' but no CUDA device is available; use 'cpu' or 'auto'"
         )
@@ -49,8 +52,9 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 
 
 def use_deepspeed(config: RunConfig) -> bool:
-    """DeepSpeed only under a multi-process launcher, and only when it is installed."""
-    if config.engine.backend != "deepspeed" or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    """DeepSpeed only under a launcher (torchrun, accelerate and deepspeed set WORLD_SIZE; one process
+    is valid), and only when it is installed."""
+    if config.engine.backend != "deepspeed" or "WORLD_SIZE" not in os.environ:
         return False
     try:
         import deepspeed  # noqa: F401
@@ -111,11 +115,16 @@ class Engine:
         if config.engine.gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
             model.gradient_checkpointing_enable()
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.engine.weight_decay)
+        self.deepspeed = use_deepspeed(config)
+        if self.deepspeed and config.engine.offload:  # ZeRO-Offload steps on the CPU, with its Adam
+            from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+            optimizer = DeepSpeedCPUAdam(params, lr=lr, weight_decay=config.engine.weight_decay)
+        else:
+            optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.engine.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lr_lambda(schedule, warmup_ratio, total_steps)
         )
-        self.deepspeed = use_deepspeed(config)
         if self.deepspeed:
             self.model, self.optimizer = _deepspeed_wrap(config, model, optimizer)
         else:

@@ -80,7 +80,7 @@ def lm_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
 
 def needs_pretraining(config: RunConfig) -> bool:
     """True when SFT would start from a fresh tiny model that the config copy-pretrains first."""
-    return config.model.pretrain_steps > 0 and not config.model.policy
+    return config.model.pretrain_steps > 0 and not config.model.policy and not config.model.init
 
 
 def pretrained_dir(out_dir: str | Path) -> Path | None:

@@ -21,7 +21,6 @@ from trainer.learn.data import (
     split_trajectories,
     tokenize_example,
 )
-from trainer.learn.engine import resolve_device
 from trainer.learn.models import load_causal_lm, load_tokenizer
 from trainer.learn.tokenizer import eot_id, pad_id
 
@@ -99,8 +98,10 @@ def build_phase_data(
     candidates = successful_steps(past)
     confidences: list[float] = []
     if candidates:
-        device = resolve_device(config.engine.device)
-        model = load_causal_lm(actor_dir, device=str(device))
+        from trainer.learn.placement import frozen_placement
+
+        device, dtype = frozen_placement(config)  # where the policy trains, in its dtype
+        model = load_causal_lm(actor_dir, dtype=dtype, device=str(device))
         confidences = action_confidences(
             model,
             load_tokenizer(actor_dir),

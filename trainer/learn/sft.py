@@ -39,13 +39,18 @@ def _texts_for_tokenizer(records: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def policy_loader(config: RunConfig, init: str | Path | None, records: Sequence[dict[str, Any]]):
-    """(model, tokenizer): a local checkpoint, or a tiny Llama with a BPE trained on the records' texts."""
+    """(model, tokenizer): a local checkpoint (`init`, `model.policy`, `model.init`), or a tiny Llama
+    with a BPE trained on the records' texts."""
 
     if init:
         return load_causal_lm(init), load_tokenizer(config.model.tokenizer or init)
     if config.model.policy:
         return load_causal_lm(config.model.policy), load_tokenizer(
             config.model.tokenizer or config.model.policy
+        )
+    if config.model.init:  # a base built for the tiny preset (trainer/bench/induction_base.py)
+        return load_causal_lm(config.model.init), load_tokenizer(
+            config.model.tokenizer or config.model.init
         )
     if config.model.tokenizer:
         tokenizer = load_tokenizer(config.model.tokenizer)
