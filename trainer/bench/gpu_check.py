@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GPU_TEST_FILES = ("tests/trainer/test_gpu.py", "tests/trainer/test_placement.py")
 """Every test file with gpu-marked tests (a test keeps this list complete)."""
 DEFAULT_DATA = "var/gpu/steps.jsonl"
