@@ -35,6 +35,7 @@ from trainer.env import (
 )
 from trainer.observation import html_view, observe, observe_counting_popups
 from trainer.prompts import build_agent_prompt
+from trainer.valid_actions import valid_actions
 
 log = logging.getLogger(__name__)
 
@@ -354,8 +355,10 @@ class BrowserPool:
             t0 = time.perf_counter()
             obs = ep.obs
             seen = view(obs.html)
-            prompt = build_agent_prompt(ep.intent, responses, seen)
+            prompt = build_agent_prompt(ep.intent, responses, seen, variant=limits.prompt)
             ctx = StepContext(ep.task, ep.intent, len(ep.steps), prompt, obs, list(responses))
+            if limits.decoding == "valid_actions":
+                ctx.valid_actions = valid_actions(ep.intent, seen)
             try:
                 out = await policy(ctx)
                 text = out.text if isinstance(out.text, str) else str(out.text)

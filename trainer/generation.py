@@ -1,7 +1,10 @@
 """Policy sampling behind one interface: in-process HF `generate`, an OpenAI-compatible client, `vllm serve`.
 
 Every backend returns the sampled token ids and their log-probs (raw model distribution, before
-temperature/top-p), so training scores exactly the ids that were sampled.
+temperature/top-p), so training scores exactly the ids that were sampled. Each prompt may come with
+a list of choices, the responses it must pick among (`rollout.decoding="valid_actions"`): HF decodes
+through a token trie (`trainer.constrained`), an OpenAI-compatible server gets vLLM's
+`structured_outputs: {"choice": [...]}`; the log-probs stay those of the unconstrained model.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 import torch
+from transformers import LogitsProcessorList
 
 from trainer.config import RunConfig
+from trainer.constrained import TrieLogitsProcessor, choice_trie
 from trainer.data import collate_prompts, tokenize_prompt
 from trainer.engine import resolve_device, resolve_dtype
 from trainer.env import PolicyOutput
@@ -44,8 +50,12 @@ class Sample:
         return PolicyOutput(text=self.text, token_ids=self.token_ids, logprobs=self.logprobs)
 
 
+Choices = Sequence[Sequence[str] | None] | None
+"""Per prompt, the responses it must be one of (None = free); None for the whole batch = all free."""
+
+
 class Generator(Protocol):
-    def generate(self, prompts: list[str]) -> list[PolicyOutput]: ...
+    def generate(self, prompts: list[str], choices: Choices = None) -> list[PolicyOutput]: ...
 
 
 @dataclass
@@ -104,21 +114,28 @@ class HFGenerator:
             seed=config.seed,
         )
 
-    def generate(self, prompts: list[str]) -> list[PolicyOutput]:
-        return [s.output() for s in self.sample(prompts)]
+    def generate(self, prompts: list[str], choices: Choices = None) -> list[PolicyOutput]:
+        return [s.output() for s in self.sample(prompts, choices=choices)]
 
-    def sample(self, prompts: Sequence[str], decoding: Decoding | None = None) -> list[Sample]:
+    def sample(
+        self, prompts: Sequence[str], decoding: Decoding | None = None, choices: Choices = None
+    ) -> list[Sample]:
         d = decoding or self.decoding
+        if choices is not None and len(choices) != len(prompts):
+            raise GenerationError(f"{len(choices)} choice lists for {len(prompts)} prompts")
         if self.generator_seed is not None:
             torch.manual_seed(self.generator_seed)
             self.generator_seed = None  # seed once; later calls continue the stream
         out: list[Sample] = []
         for i in range(0, len(prompts), self.batch_size):
-            out.extend(self._sample_batch(prompts[i : i + self.batch_size], d))
+            part = choices[i : i + self.batch_size] if choices is not None else None
+            out.extend(self._sample_batch(prompts[i : i + self.batch_size], d, part))
         return out
 
     @torch.no_grad()
-    def _sample_batch(self, prompts: Sequence[str], d: Decoding) -> list[Sample]:
+    def _sample_batch(
+        self, prompts: Sequence[str], d: Decoding, choices: Choices = None
+    ) -> list[Sample]:
         budget = max(1, self.max_seq_len - d.max_tokens)
         ids = [tokenize_prompt(self.tokenizer, p, budget) for p in prompts]
         width = max(len(x) for x in ids)
@@ -130,6 +147,12 @@ class HFGenerator:
         kwargs: dict[str, Any] = {"do_sample": d.temperature > 0}
         if d.temperature > 0:
             kwargs.update(temperature=d.temperature, top_p=d.top_p, top_k=0)
+        if choices is not None and any(c is not None for c in choices):
+            tries = [
+                None if c is None else choice_trie(self.tokenizer, c, self.eot, d.max_tokens)
+                for c in choices
+            ]
+            kwargs["logits_processor"] = LogitsProcessorList([TrieLogitsProcessor(tries, width)])
         gen = self.model.generate(
             input_ids=batch["input_ids"].to(device),
             attention_mask=attention.to(device),
@@ -209,12 +232,27 @@ class OpenAIGenerator:
             raise GenerationError(f"{self.base_url} serves no models")
         return data[0]["id"]
 
-    def generate(self, prompts: list[str]) -> list[PolicyOutput]:
-        return [s.output() for s in self.sample(prompts)]
+    def generate(self, prompts: list[str], choices: Choices = None) -> list[PolicyOutput]:
+        return [s.output() for s in self.sample(prompts, choices=choices)]
 
-    def sample(self, prompts: Sequence[str], decoding: Decoding | None = None) -> list[Sample]:
+    def sample(
+        self, prompts: Sequence[str], decoding: Decoding | None = None, choices: Choices = None
+    ) -> list[Sample]:
+        """One request for the batch; with choices, one request per prompt (a request's choice list
+        holds for all its prompts), sent at once so that the server batches them."""
         d = decoding or self.decoding
-        body = {
+        if choices is None or all(c is None for c in choices):
+            return self._complete(prompts, d, None)
+        if len(choices) != len(prompts):
+            raise GenerationError(f"{len(choices)} choice lists for {len(prompts)} prompts")
+        with ThreadPoolExecutor(max_workers=min(len(prompts), 32)) as pool:
+            parts = pool.map(self._complete, [[p] for p in prompts], [d] * len(prompts), choices)
+            return [s for part in parts for s in part]
+
+    def _complete(
+        self, prompts: Sequence[str], d: Decoding, choice: Sequence[str] | None
+    ) -> list[Sample]:
+        body: dict[str, Any] = {
             "model": self.model,
             "prompt": list(prompts),
             "temperature": d.temperature,
@@ -224,6 +262,8 @@ class OpenAIGenerator:
             "logprobs": 1,
             "return_tokens_as_token_ids": True,
         }
+        if choice is not None:
+            body["structured_outputs"] = {"choice": list(choice)}  # vLLM >= 0.12's field
         choices = self._request("POST", "/v1/completions", json=body).get("choices")
         if not isinstance(choices, list) or len(choices) != len(prompts):
             raise GenerationError(f"expected {len(prompts)} choices, got {choices!r:.200}")
