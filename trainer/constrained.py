@@ -41,11 +41,29 @@ class TokenTrie:
         return list(node)
 
 
-def choice_trie(tokenizer: Any, choices: Sequence[str], end_id: int, max_tokens: int) -> TokenTrie:
+CACHE_LIMIT = 200_000
+"""Token ids of at most this many choice strings are kept between steps (then the cache restarts)."""
+
+
+def choice_trie(
+    tokenizer: Any,
+    choices: Sequence[str],
+    end_id: int,
+    max_tokens: int,
+    cache: dict[str, list[int]] | None = None,
+) -> TokenTrie:
     """A trie of each choice's token ids (as SFT tokenises an action: alone, no BOS) plus `end_id`.
 
-    Choices longer than `max_tokens` (with the end token) are left out: generation would cut them."""
-    encoded = tokenizer(list(choices), add_special_tokens=False)["input_ids"] if choices else []
+    Choices longer than `max_tokens` (with the end token) are left out: generation would cut them.
+    `cache` keeps ids between calls: most of a step's choices (the instruction's spans, the page's
+    elements) come back at the next step of the episode, and tokenising is the costly part."""
+    cache = {} if cache is None else cache
+    if len(cache) > CACHE_LIMIT:
+        cache.clear()
+    new = [c for c in dict.fromkeys(choices) if c not in cache]
+    if new:
+        cache.update(zip(new, tokenizer(new, add_special_tokens=False)["input_ids"], strict=True))
+    encoded = [cache[c] for c in choices]
     trie = TokenTrie(
         [*ids, end_id] for ids in encoded if ids and len(ids) + 1 <= max_tokens
     )  # fmt: skip

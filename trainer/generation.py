@@ -96,6 +96,7 @@ class HFGenerator:
         self.generator_seed = seed
         self.eot = eot_id(tokenizer)
         self.pad = pad_id(tokenizer)
+        self.choice_ids: dict[str, list[int]] = {}  # token ids of valid actions seen before
 
     @classmethod
     def from_dir(
@@ -149,7 +150,9 @@ class HFGenerator:
             kwargs.update(temperature=d.temperature, top_p=d.top_p, top_k=0)
         if choices is not None and any(c is not None for c in choices):
             tries = [
-                None if c is None else choice_trie(self.tokenizer, c, self.eot, d.max_tokens)
+                None
+                if c is None
+                else choice_trie(self.tokenizer, c, self.eot, d.max_tokens, self.choice_ids)
                 for c in choices
             ]
             kwargs["logits_processor"] = LogitsProcessorList([TrieLogitsProcessor(tries, width)])
