@@ -2,7 +2,10 @@
 
 import re
 
+import pytest
+
 from trainer.actions import Action, Kind, parse_action
+from trainer.env import EpisodeLimits, PolicyOutput
 from trainer.valid_actions import page_elements, spans, valid_actions
 
 PAGE = (
@@ -106,3 +109,43 @@ def test_text_that_would_move_the_parsers_cut_is_left_out():
     assert got and not any("exit(" in s or "do(" in s for s in got)
     for text in valid_actions('Write "exit(now)" here', PAGE):
         assert isinstance(parse_action(text), Action), text
+
+
+@pytest.mark.browser
+def test_an_episode_hands_the_policy_its_pages_valid_actions_and_the_instruction_last(env, pages):
+    seen = []
+
+    async def policy(ctx):
+        seen.append(ctx)
+        if ctx.step == 0:
+            return PolicyOutput(next(a for a in ctx.valid_actions if '"Large size"' in a))
+        return PolicyOutput('exit(message="")')
+
+    task = {"task_id": 1, "intent": "Pick the large size", "start_url": pages.url + "/form.html"}
+    limits = EpisodeLimits(decoding="valid_actions", prompt="instruction_last", screenshots=False)
+    result = env.run(env.pool.run_episode(task, policy, limits=limits, evaluate=False))
+    assert result.status == "ok" and result.steps[0].error is None, result.steps[0].error
+    for ctx in seen:
+        named = {parse_action(a).element for a in ctx.valid_actions} - {None}
+        assert named and named <= set(ctx.observation.elements)
+    after = seen[1].observation
+    size = next(e for e in after.elements.values() if e["attrs"].get("data-testid") == "size")
+    assert size["attrs"]["data-text"] == "Large size"
+    assert result.steps[0].prompt.endswith(
+        "\n\nTask Instruction: Pick the large size\n\n<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n"
+    )
+
+
+@pytest.mark.browser
+def test_free_decoding_hands_the_policy_no_valid_actions(env, pages):
+    seen = []
+
+    async def policy(ctx):
+        seen.append(ctx)
+        return PolicyOutput('exit(message="")')
+
+    task = {"task_id": 1, "intent": "Stop", "start_url": pages.url + "/form.html"}
+    limits = EpisodeLimits(screenshots=False)
+    env.run(env.pool.run_episode(task, policy, limits=limits, evaluate=False))
+    assert seen[0].valid_actions is None
