@@ -18,6 +18,7 @@ from sandbox.client import WorldClient
 from sandbox.server import WorldThread, serve
 from sandbox.tasks import TEST_MIX, load_tasks
 from trainer.env.types import VIEWS
+from trainer.prompts import PROMPTS
 
 DEFAULT_WORLD_URL = "http://127.0.0.1:9400"
 GAMMA = 0.9
@@ -127,8 +128,8 @@ async def run_oracle(
     return [r for r in results if r is not None]
 
 
-def sft_records(task: dict, episode, outcome: float) -> list[dict]:
-    """§10 step records of one oracle episode, with §7.3's exact prompt strings."""
+def sft_records(task: dict, episode, outcome: float, variant: str = "webrl") -> list[dict]:
+    """§10 step records of one oracle episode, with §7.3's prompt strings (of `variant`)."""
     from trainer.learn.data import mc_returns
     from trainer.prompts import build_agent_prompt
 
@@ -143,8 +144,12 @@ def sft_records(task: dict, episode, outcome: float) -> list[dict]:
         next_html = step.observation if last else steps[t + 1].observation
         records.append(
             {
-                "observation": build_agent_prompt(intent, responses[:t], step.observation),
-                "next_observation": build_agent_prompt(intent, responses[: t + 1], next_html),
+                "observation": build_agent_prompt(
+                    intent, responses[:t], step.observation, variant=variant
+                ),
+                "next_observation": build_agent_prompt(
+                    intent, responses[: t + 1], next_html, variant=variant
+                ),
                 "task": intent,
                 "action": step.response,
                 "reward": outcome,
@@ -218,7 +223,8 @@ def cmd_export_sft(args: argparse.Namespace) -> dict:
                 if r["status"] != "ok" or not r["episode"].steps:
                     continue
                 trajectories += 1
-                for record in sft_records(r["task"], r["episode"], float(r["score"] or 0.0)):
+                score = float(r["score"] or 0.0)
+                for record in sft_records(r["task"], r["episode"], score, args.prompt):
                     fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                     written += 1
     finally:
@@ -317,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
                 choices=VIEWS,
                 default="webrl",
                 help="the page view the records hold (compact: demo-cpu's; see rollout.observation)",
+            )
+            p.add_argument(
+                "--prompt",
+                choices=PROMPTS,
+                default="webrl",
+                help="the agent prompt's variant (see rollout.prompt)",
             )
         if name == "bench":
             p.add_argument("--resets", type=int, default=50)

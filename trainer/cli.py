@@ -79,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--out", required=True, help="directory for the models it trains")
     probe.add_argument("--train-tasks", type=int, default=200)
     probe.add_argument("--held-steps", type=int, default=150)
+    probe.add_argument(
+        "--variants",
+        default="from_scratch,copy_pretrained",
+        help="comma-separated models to train: from_scratch, copy_pretrained",
+    )
+    probe.add_argument(
+        "--decoding",
+        default="",
+        help="comma-separated decodings to score each model with: free, valid_actions"
+        " (default: rollout.decoding)",
+    )
     induction = sub.add_parser(
         "induction-probe",
         help="can a model copy? greedy next-token accuracy inside a span repeated DISTANCE tokens"
@@ -232,7 +243,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         on_step, close = _progress(None)
         try:
             return copy_probe(config, records, args.out, train_tasks=args.train_tasks,
-                              held_steps=args.held_steps, on_step=on_step)  # fmt: skip
+                              held_steps=args.held_steps, on_step=on_step,
+                              variants=[v for v in args.variants.split(",") if v],
+                              decodings=[d for d in args.decoding.split(",") if d])  # fmt: skip
         finally:
             close()
     if any("mc_return" not in r for r in records):

@@ -75,6 +75,16 @@ class RolloutSection:
     observation: Literal["webrl", "compact"] = "webrl"
     """The agent's view of a page: §7.2's simplified HTML as released, or `compact` (no boxes, test
     ids, repeated data-text or bare wrapper tags; about a quarter of the tokens) for small models."""
+    decoding: Literal["free", "valid_actions"] = "free"
+    """How the policy writes an action, in rollouts and evaluation alike: `free` as the released
+    harness, or `valid_actions`: token by token through a trie of the actions valid on the observed
+    page (trainer/env/valid_actions.py: its elements, spans of the instruction, option texts), so every
+    action parses and names an element that exists. Recorded token ids and log-probs stay the
+    model's own (unconstrained) ones, so training is unchanged. Not in the paper."""
+    prompt: Literal["webrl", "instruction_last"] = "webrl"
+    """Agent, critic and ORM prompts: `webrl` is §7.3/§4.1 byte for byte; `instruction_last` also
+    repeats the task instruction right before the reply (trainer/prompts.py), where a small model
+    that cannot look back to the first line can still copy from it. Not in the paper."""
 
 
 @dataclass(frozen=True)
@@ -279,6 +289,14 @@ class RunConfig:
             )
         if self.model.pretrain_steps and self.model.pretrain_lr <= 0:
             raise ConfigError("model.pretrain_lr: must be > 0")
+        if self.rollout.decoding not in ("free", "valid_actions"):
+            raise ConfigError(
+                f"rollout.decoding: set it to 'free' or 'valid_actions', got {self.rollout.decoding!r}"
+            )
+        if self.rollout.prompt not in ("webrl", "instruction_last"):
+            raise ConfigError(
+                f"rollout.prompt: set it to 'webrl' or 'instruction_last', got {self.rollout.prompt!r}"
+            )
         if self.sft.demo_tasks < 0:
             raise ConfigError("sft.demo_tasks: must be >= 0 (0 = rollout.tasks_per_phase)")
 

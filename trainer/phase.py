@@ -58,11 +58,14 @@ def step_records(
     reward: float,
     gamma: float,
     token_ids: Sequence[Sequence[int] | None] | None = None,
+    *,
+    variant: str = "webrl",
 ) -> list[dict[str, Any]]:
     """§10 step dicts of one trajectory: P_t, P_{t+1}, the raw response, the outcome on every step.
 
     `observations[t]` is the HTML action t was chosen on. The last step's next observation reuses
     its own HTML with round T (§10). `reward` is the trajectory outcome R ∈ {0, 1} (§1.3.4).
+    `variant` is the prompt's (`rollout.prompt`, `trainer.prompts.PROMPTS`).
     """
     if len(observations) != len(responses):
         raise PhaseError(
@@ -76,8 +79,12 @@ def step_records(
     for t in range(n):
         next_html = observations[t + 1] if t + 1 < n else observations[t]
         rec: dict[str, Any] = {
-            "observation": build_agent_prompt(intent, responses[:t], observations[t]),
-            "next_observation": build_agent_prompt(intent, responses[: t + 1], next_html),
+            "observation": build_agent_prompt(
+                intent, responses[:t], observations[t], variant=variant
+            ),
+            "next_observation": build_agent_prompt(
+                intent, responses[: t + 1], next_html, variant=variant
+            ),
             "task": intent,
             "action": responses[t],
             "reward": float(reward),
@@ -122,12 +129,15 @@ def shard_of(index: int, shards: int) -> int:
 
 
 class BatchGenerator(Protocol):
-    def generate(self, prompts: list[str]) -> list[PolicyOutput]: ...
+    def generate(
+        self, prompts: list[str], choices: list[list[str] | None] | None = None
+    ) -> list[PolicyOutput]: ...
 
 
 @dataclass
 class _Pending:
     prompt: str
+    choices: list[str] | None
     future: asyncio.Future
 
 
@@ -135,12 +145,13 @@ class BatchingPolicy:
     """A `Policy` for `BrowserPool.run_episode` that batches concurrent slots into one generate call.
 
     Slots that ask within `wait_ms` of each other share a batch (at most `batch_size`); generation
-    runs in a thread so the browser's event loop keeps serving the other contexts.
+    runs in a thread so the browser's event loop keeps serving the other contexts. Each prompt
+    travels with its step's valid actions (None under free decoding): `generate(prompts, choices)`.
     """
 
     def __init__(
         self,
-        generate: Callable[[list[str]], list[PolicyOutput]],
+        generate: Callable[[list[str], list[list[str] | None]], list[PolicyOutput]],
         batch_size: int = 8,
         wait_ms: float = 20.0,
     ):
@@ -155,7 +166,7 @@ class BatchingPolicy:
 
     async def __call__(self, ctx: StepContext) -> PolicyOutput:
         loop = asyncio.get_running_loop()
-        item = _Pending(ctx.prompt, loop.create_future())
+        item = _Pending(ctx.prompt, ctx.valid_actions, loop.create_future())
         self._queue.append(item)
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
@@ -168,7 +179,9 @@ class BatchingPolicy:
             batch, self._queue = self._queue[: self.batch_size], self._queue[self.batch_size :]
             self.calls += 1
             try:
-                outputs = await asyncio.to_thread(self._generate, [p.prompt for p in batch])
+                outputs = await asyncio.to_thread(
+                    self._generate, [p.prompt for p in batch], [p.choices for p in batch]
+                )
                 if len(outputs) != len(batch):
                     raise PhaseError(f"generator gave {len(outputs)} outputs for {len(batch)}")
             except Exception as exc:  # every waiting slot learns why, none hangs

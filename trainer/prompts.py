@@ -18,6 +18,11 @@ MAX_PROMPT_CHARS = 16384 - 512  # 15,872
 
 # §4.1. Our own wording of the ORM's system instruction (the released text is paraphrased in the
 # spec, not reproduced); users of the released ORM can pass theirs as `system`.
+PROMPTS = ("webrl", "instruction_last")
+"""Prompt variants (`rollout.prompt`): `webrl` is §7.3 and §4.1 byte for byte; `instruction_last`
+also repeats the task instruction at the end of the last user turn, right before the reply, where a
+small model that cannot look back as far as the first line can still copy from it."""
+
 ORM_SYSTEM = (
     "You are an expert judge of a web navigation agent. You are given the user's intent, the "
     "agent's action history and the final state of the web page. Decide whether the agent "
@@ -38,22 +43,32 @@ def build_history(intent: str, responses: Sequence[str]) -> str:
     return "".join(parts)
 
 
-def build_agent_prompt(intent: str, responses: Sequence[str], html: str) -> str:
+def _check_variant(variant: str) -> None:
+    if variant not in PROMPTS:
+        raise ValueError(f"unknown prompt variant {variant!r}; choose one of {', '.join(PROMPTS)}")
+
+
+def build_agent_prompt(
+    intent: str, responses: Sequence[str], html: str, *, variant: str = "webrl"
+) -> str:
     """P_t of §7.3 for step t = len(responses), given the current simplified HTML H_t.
 
-    The guard cuts H_t so that len(HIST_t) + len(H_t) <= 15,872 characters.
+    The guard cuts H_t so that len(HIST_t) + len(H_t) <= 15,872 characters. `instruction_last`
+    appends "\n\nTask Instruction: I" to H_t (the guard cuts H_t, never that line).
     """
+    _check_variant(variant)
+    last = f"\n\nTask Instruction: {intent}" if variant == "instruction_last" else ""
     history = build_history(intent, responses)
-    budget = MAX_PROMPT_CHARS - len(history)
-    if len(history) + len(html) > MAX_PROMPT_CHARS:
+    budget = MAX_PROMPT_CHARS - len(history) - len(last)
+    if len(html) > budget:
         html = html[: max(budget, 0)]
     step = len(responses)
-    return f"Task Instruction: {intent}\n\n" + history + _round_block(step, html)
+    return f"Task Instruction: {intent}\n\n" + history + _round_block(step, html + last)
 
 
-def build_critic_prompt(intent: str, html: str) -> str:
+def build_critic_prompt(intent: str, html: str, *, variant: str = "webrl") -> str:
     """The phase-start state prompt of §6.3 (Round 0 with the start page), used by the critic filter."""
-    return build_agent_prompt(intent, [], html)
+    return build_agent_prompt(intent, [], html, variant=variant)
 
 
 def format_orm_history(responses: Sequence[str]) -> str:
@@ -61,22 +76,33 @@ def format_orm_history(responses: Sequence[str]) -> str:
     return "".join(r.replace("\n", "; ").strip() + "\n" for r in responses)
 
 
-def build_orm_user(intent: str, responses: Sequence[str], last_html: str) -> str:
+def build_orm_user(
+    intent: str, responses: Sequence[str], last_html: str, *, variant: str = "webrl"
+) -> str:
+    _check_variant(variant)
+    last = f"\n\nThe User Intent:\n{intent.strip()}" if variant == "instruction_last" else ""
     return (
         f"The User Intent:\n{intent.strip()}\n\nAction History:\n"
         + format_orm_history(responses)
         + f"\nThe Current Screenshot:\n{last_html.strip()}"
+        + last
     )
 
 
 def build_orm_prompt(
-    intent: str, responses: Sequence[str], last_html: str, *, system: str = ORM_SYSTEM
+    intent: str,
+    responses: Sequence[str],
+    last_html: str,
+    *,
+    system: str = ORM_SYSTEM,
+    variant: str = "webrl",
 ) -> str:
     """The ORM's Llama-3 chat prompt of §4.1, ending with the assistant header.
 
-    `last_html` is the observation the final action was chosen on.
+    `last_html` is the observation the final action was chosen on. `instruction_last` repeats the
+    intent after the page, at the end of the user message.
     """
-    user = build_orm_user(intent, responses, last_html)
+    user = build_orm_user(intent, responses, last_html, variant=variant)
     return (
         f"{BEGIN_OF_TEXT}<|start_header_id|>system<|end_header_id|>\n\n{system}{EOT}"
         f"<|start_header_id|>user<|end_header_id|>\n\n{user}{EOT}"

@@ -50,13 +50,16 @@ async def _episodes(
 
 
 def rollouts(
-    world_url: str, tasks: list[Task], policy_for, chromium: str, view: str = "webrl"
-) -> list[Any]:
-    limits = dataclasses.replace(LIMITS, view=view)
+    world_url: str, tasks: list[Task], policy_for, chromium: str, view: str = "webrl",
+    prompt: str = "webrl", decoding: str = "free",
+) -> list[Any]:  # fmt: skip
+    limits = dataclasses.replace(LIMITS, view=view, prompt=prompt, decoding=decoding)
     return asyncio.run(_episodes(world_url, tasks, policy_for, chromium, limits))
 
 
-def orm_accuracy(orm_dir: str, tasks: list[Task], results: list[Any], max_seq_len: int) -> dict:
+def orm_accuracy(
+    orm_dir: str, tasks: list[Task], results: list[Any], max_seq_len: int, variant: str = "webrl"
+) -> dict:
     """[P(YES) >= 0.5] of the ORM (§4) against the ground-truth score, over episodes with one."""
     from trainer.learn.orm import classification_metrics, orm_scores
     from trainer.prompts import build_orm_prompt
@@ -66,7 +69,7 @@ def orm_accuracy(orm_dir: str, tasks: list[Task], results: list[Any], max_seq_le
         if result.score is None:
             continue
         responses = [s.response for s in result.steps]
-        prompts.append(build_orm_prompt(task.intent, responses, result.last_html))
+        prompts.append(build_orm_prompt(task.intent, responses, result.last_html, variant=variant))
         labels.append(result.score >= 1.0)
     if not prompts:
         return {"n": 0}
@@ -116,7 +119,8 @@ def measure(
     )
     policy = policy_from_generator(generator)
     t0 = time.time()
-    seed_results = rollouts(world_url, picked, lambda task: policy, chromium, view)
+    agent = (view, cfg.rollout.prompt, cfg.rollout.decoding)
+    seed_results = rollouts(world_url, picked, lambda task: policy, chromium, *agent)
     for task, result in zip(picked, seed_results, strict=True):
         Trajectory.objects.create(task=task, run=run, phase=phase, status="ok", score=result.score)
     t_seed = time.time() - t0
@@ -137,11 +141,13 @@ def measure(
         if name != "balance"
     }
     t0 = time.time()
-    kept_policy = rollouts(world_url, kept, lambda task: policy, chromium, view)
-    kept_oracle = rollouts(world_url, kept, oracle_policy, chromium, view)
+    kept_policy = rollouts(world_url, kept, lambda task: policy, chromium, *agent)
+    kept_oracle = rollouts(world_url, kept, oracle_policy, chromium, view, cfg.rollout.prompt)
     t_kept = time.time() - t0
     orm = (
-        orm_accuracy(orm, kept + kept, kept_policy + kept_oracle, cfg.engine.max_seq_len)
+        orm_accuracy(
+            orm, kept + kept, kept_policy + kept_oracle, cfg.engine.max_seq_len, cfg.rollout.prompt
+        )
         if orm
         else None
     )

@@ -155,6 +155,7 @@ def critic_filter(
     observe: Observe,
     band: tuple[float, float],
     view: str = "webrl",
+    variant: str = "webrl",
 ) -> None:
     if critic is None:
         for c in candidates:
@@ -164,7 +165,8 @@ def critic_filter(
     pages = observe(starts) if starts else {}
     seen = html_view(view)
     prompts = [
-        build_critic_prompt(c.intent, seen(pages[c.config["start_url"]])) for c in candidates
+        build_critic_prompt(c.intent, seen(pages[c.config["start_url"]]), variant=variant)
+        for c in candidates
     ]
     apply_critic_filter(candidates, critic.values(prompts), band)
 
@@ -245,6 +247,7 @@ def run_curriculum_round(
         observe or world_observer(),
         config.curriculum.critic_band,
         config.rollout.observation,
+        config.rollout.prompt,
     )
     apply_balance_cap(candidates, config.curriculum.tasks_per_phase, rng)
 

@@ -122,6 +122,11 @@ def labelled_trajectories(run=None):
     return rows.order_by("id")
 
 
+def prompt_variant(trajectory: Trajectory) -> str:
+    """The run's `rollout.prompt` (its ORM saw prompts of that variant)."""
+    return ((trajectory.run.config or {}).get("rollout") or {}).get("prompt", "webrl")
+
+
 def orm_example(trajectory: Trajectory) -> dict:
     """One ORM training sample (§4.1): the chat prompt from the steps, and YES/NO from the human."""
     from trainer.prompts import build_orm_prompt
@@ -137,7 +142,9 @@ def orm_example(trajectory: Trajectory) -> dict:
         "trajectory_id": trajectory.pk,
         "run_id": trajectory.run_id,
         "task_id": trajectory.task_id,
-        "prompt": build_orm_prompt(trajectory.task.intent, responses, last_html),
+        "prompt": build_orm_prompt(
+            trajectory.task.intent, responses, last_html, variant=prompt_variant(trajectory)
+        ),
         "completion": "YES" if trajectory.human_label else "NO",
         "label": bool(trajectory.human_label),
         "source": "human",

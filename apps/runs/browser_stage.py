@@ -70,6 +70,8 @@ def _limits(config: RunConfig, purpose: str):
         max_parse_failures=r.max_parse_failures,
         episode_timeout_s=float(settings.EPISODE_TIMEOUT_S),
         view=r.observation,
+        prompt=r.prompt,
+        decoding="free" if purpose == Trajectory.Purpose.DEMO else r.decoding,
     )
 
 

@@ -105,13 +105,13 @@ def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, st
         base = build_tiny_llama(config.model, tokenizer, config.engine.max_seq_len, config.seed)
         dirs["base"], dirs["base_label"] = str(out_root / "base"), "Base (untrained)"
         save_model(base, tokenizer, dirs["base"])
-    demos = records_of(demo_rows(run.pk), gamma)
+    demos = records_of(demo_rows(run.pk), gamma, variant=config.rollout.prompt)
     result = train_sft(config, demos, out_root / "sft_continued", init=sft, epochs=budget,
                        schedule="constant", warmup_ratio=0.0)  # fmt: skip
     dirs["sft_continued"] = result["model_dir"]
     wins = Trajectory.objects.filter(run=run, purpose="train", phase__index=1, status="ok",
                                      reward__gte=0.5)  # fmt: skip
-    bc = records_of(trajectory_rows(wins), gamma)
+    bc = records_of(trajectory_rows(wins), gamma, variant=config.rollout.prompt)
     if bc:
         result = train_sft(config, bc, out_root / "filtered_bc", init=sft, lr=config.actor.lr,
                            epochs=budget, schedule="constant", warmup_ratio=0.0)  # fmt: skip

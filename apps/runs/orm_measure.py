@@ -42,14 +42,18 @@ def measure_orm_variants(
     )
     if actor is None:
         raise ValueError(f"run {run_id} has no phase-0 actor checkpoint to start the ORM from")
-    examples = orm_init_examples(run.pk, phase0)
+    base = RunConfig.from_dict(run.config)
+    variant = base.rollout.prompt
+    examples = orm_init_examples(run.pk, phase0, variant)
     rows = judged_rows(run)
     if not examples or not rows:
         raise ValueError(f"run {run_id} has no phase-0 ORM data or no later scored trajectories")
-    prompts = [build_orm_prompt(r["intent"], r["responses"], r["observations"][-1]) for r in rows]
+    prompts = [
+        build_orm_prompt(r["intent"], r["responses"], r["observations"][-1], variant=variant)
+        for r in rows
+    ]
     truth = [r["score"] >= SUCCESS for r in rows]
     out_root = out_root or Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}" / "orm-measure"
-    base = RunConfig.from_dict(run.config)
     result: dict = {
         "run_id": run.pk,
         "train_examples": len(examples),

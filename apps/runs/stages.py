@@ -114,13 +114,18 @@ def trajectory_rows(qs) -> list[dict]:
     return rows
 
 
-def records_of(rows: list[dict], gamma: float, reward_key: str = "reward") -> list[dict]:
+def records_of(
+    rows: list[dict], gamma: float, reward_key: str = "reward", variant: str = "webrl"
+) -> list[dict]:
+    """Step records of finished trajectories, with agent prompts of `variant` (`rollout.prompt`)."""
     out = []
     for row in rows:
         reward = row[reward_key]
         reward = 0.0 if reward is None else (1.0 if reward >= 0.5 else 0.0)
         out.extend(
-            step_records(row["intent"], row["observations"], row["responses"], reward, gamma)
+            step_records(
+                row["intent"], row["observations"], row["responses"], reward, gamma, variant=variant
+            )
         )
     return out
 
@@ -139,12 +144,13 @@ def demo_rows(run_id: int) -> list[dict]:
     return rows
 
 
-def orm_example(row: dict, label: bool) -> dict:
+def orm_example(row: dict, label: bool, variant: str = "webrl") -> dict:
     return {
         "intent": row["intent"],
         "responses": row["responses"],
         "last_html": row["observations"][-1],
         "label": label,
+        "prompt_variant": variant,
     }
 
 
@@ -171,7 +177,9 @@ def stage_sft(ctx: StageContext) -> dict:
     run_inline(ctx, "demo", task_ids, on_progress=ctx.reporter.on_progress)
     if ctx.should_stop():
         return {}
-    records = records_of(demo_rows(ctx.run.pk), ctx.config.actor.gamma)
+    records = records_of(
+        demo_rows(ctx.run.pk), ctx.config.actor.gamma, variant=ctx.config.rollout.prompt
+    )
     if not records:
         raise StageError("no successful oracle demonstration to fine-tune on (is the world up?)")
     init = None
@@ -205,7 +213,11 @@ def label_with_orm(ctx: StageContext, orm: Checkpoint, rows: list[dict]) -> dict
 
     if not rows:
         return {"orm/labelled": 0.0}
-    prompts = [build_orm_prompt(r["intent"], r["responses"], r["observations"][-1]) for r in rows]
+    variant = ctx.config.rollout.prompt
+    prompts = [
+        build_orm_prompt(r["intent"], r["responses"], r["observations"][-1], variant=variant)
+        for r in rows
+    ]
     probs = orm_scores(orm.path, prompts, max_seq_len=ctx.config.engine.max_seq_len,
                        device=ctx.config.engine.device)  # fmt: skip
     threshold = ctx.config.orm.threshold
@@ -247,14 +259,14 @@ def record_phase_metrics(ctx: StageContext, metrics: dict) -> None:
         phase.save(update_fields=["metrics"])
 
 
-def orm_init_examples(run_id: int, phase0: Phase) -> list[dict]:
+def orm_init_examples(run_id: int, phase0: Phase, variant: str = "webrl") -> list[dict]:
     """Phase 0's ORM data: the oracle's successes, then the SFT policy's rollouts labelled by a
     human where one labelled them, else by ground truth."""
     rollouts = [r for r in trajectory_rows(finished_train(phase0)) if r["score"] is not None]
-    examples = [orm_example(r, True) for r in demo_rows(run_id)]
+    examples = [orm_example(r, True, variant) for r in demo_rows(run_id)]
     for r in rollouts:
         label = r["human_label"] if r["human_label"] is not None else r["score"] >= SUCCESS
-        examples.append(orm_example(r, bool(label)))
+        examples.append(orm_example(r, bool(label), variant))
     return examples
 
 
@@ -262,7 +274,7 @@ def stage_orm_init(ctx: StageContext) -> dict:
     """Phase 0: ORM trained on oracle successes and the SFT policy's rollouts labelled by ground truth."""
     from trainer.learn.orm import train_orm
 
-    examples = orm_init_examples(ctx.run.pk, ctx.phase)
+    examples = orm_init_examples(ctx.run.pk, ctx.phase, ctx.config.rollout.prompt)
     if not examples:
         raise StageError("no labelled trajectory to train the ORM on")
     actor = require_checkpoint(ctx.run.pk, "actor")
@@ -295,15 +307,15 @@ def stage_replay(ctx: StageContext) -> dict:
     from trainer.learn.data import write_steps
     from trainer.learn.replay import build_phase_data
 
-    gamma = ctx.config.actor.gamma
-    current = records_of(trajectory_rows(finished_train(ctx.phase)), gamma)
+    gamma, variant = ctx.config.actor.gamma, ctx.config.rollout.prompt
+    current = records_of(trajectory_rows(finished_train(ctx.phase)), gamma, variant=variant)
     past_qs = Trajectory.objects.filter(
         run=ctx.run, purpose=Trajectory.Purpose.TRAIN, status=Trajectory.Status.OK,
         phase__index__lt=ctx.phase.index, reward__gte=0.5,
     )  # fmt: skip
-    past = records_of(trajectory_rows(past_qs), gamma)
+    past = records_of(trajectory_rows(past_qs), gamma, variant=variant)
     if ctx.config.replay.include_sft:
-        past = records_of(demo_rows(ctx.run.pk), gamma) + past
+        past = records_of(demo_rows(ctx.run.pk), gamma, variant=variant) + past
     if not current:
         raise StageError("this phase has no finished rollout to train on")
     actor = require_checkpoint(ctx.run.pk, "actor", before_phase=ctx.phase.index)

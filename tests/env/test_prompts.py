@@ -1,5 +1,7 @@
 """Golden strings for WebRL's agent prompt (spec §7.3) and ORM prompt (§4.1), written from the spec."""
 
+import pytest
+
 from trainer.prompts import (
     EOT,
     MAX_PROMPT_CHARS,
@@ -85,3 +87,52 @@ def test_the_orm_prompt_follows_the_llama3_chat_grammar():
         + "<|start_header_id|>assistant<|end_header_id|>\n\n"
     )
     assert got == want
+
+
+# rollout.prompt = "instruction_last": the instruction again, right before the reply.
+
+
+def test_the_instruction_last_agent_prompt_ends_with_the_instruction_before_the_reply():
+    responses = ['do(action="Scroll Down")']
+    got = build_agent_prompt(
+        "Buy socks", responses, "<html> H1 </html>", variant="instruction_last"
+    )
+    plain = build_agent_prompt("Buy socks", responses, "<html> H1 </html>")
+    assert got.endswith("<html> H1 </html>\n\nTask Instruction: Buy socks\n\n" + ASSISTANT)
+    assert got == plain.replace(
+        "<html> H1 </html>\n\n" + ASSISTANT,
+        "<html> H1 </html>\n\nTask Instruction: Buy socks\n\n" + ASSISTANT,
+    )
+
+
+def test_the_instruction_last_guard_cuts_the_html_and_keeps_the_instruction():
+    got = build_agent_prompt("Task", [], "x" * 20000, variant="instruction_last")
+    head = "Task Instruction: Task\n\n"
+    cut_html = got[len(head) :].removeprefix("Round 0\n\n" + USER)
+    assert got.endswith("x\n\nTask Instruction: Task\n\n" + ASSISTANT)
+    assert len(cut_html.split("\n\n")[0]) + len("\n\nTask Instruction: Task") == 15872
+
+
+def test_the_instruction_last_critic_prompt_ends_with_the_instruction_before_the_reply():
+    got = build_critic_prompt("Open issue 7", "<html> </html>", variant="instruction_last")
+    assert got.endswith("<html> </html>\n\nTask Instruction: Open issue 7\n\n" + ASSISTANT)
+    assert got == build_agent_prompt(
+        "Open issue 7", [], "<html> </html>", variant="instruction_last"
+    )
+
+
+def test_the_instruction_last_orm_prompt_ends_the_user_turn_with_the_intent():
+    responses = ['exit(message="3.99")']
+    got = build_orm_prompt(
+        " Find milk ", responses, "<html> last </html>", variant="instruction_last"
+    )
+    plain = build_orm_prompt(" Find milk ", responses, "<html> last </html>")
+    tail = EOT + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    assert got.endswith("<html> last </html>\n\nThe User Intent:\nFind milk" + tail)
+    assert got == plain.replace("<html> last </html>" + tail,
+                                "<html> last </html>\n\nThe User Intent:\nFind milk" + tail)  # fmt: skip
+
+
+def test_an_unknown_prompt_variant_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="instruction_last"):
+        build_agent_prompt("T", [], "<html> </html>", variant="instruction_first")

@@ -73,7 +73,7 @@ def _ctx(prompt: str) -> StepContext:
 def test_the_batching_policy_serves_concurrent_slots_with_one_generate_call():
     seen = []
 
-    def generate(prompts):
+    def generate(prompts, choices):
         seen.append(list(prompts))
         return [PolicyOutput(text=p.upper()) for p in prompts]
 
@@ -87,8 +87,27 @@ def test_the_batching_policy_serves_concurrent_slots_with_one_generate_call():
     assert seen == [["a", "b", "c"]]
 
 
+def test_each_prompt_travels_to_the_generator_with_its_steps_valid_actions():
+    seen = []
+
+    def generate(prompts, choices):
+        seen.append(list(choices))
+        return [PolicyOutput(text=c[0] if c else p) for p, c in zip(prompts, choices, strict=True)]
+
+    policy = BatchingPolicy(generate, batch_size=4, wait_ms=30)
+    free, constrained = _ctx("a"), _ctx("b")
+    constrained.valid_actions = ['do(action="Scroll Down")', 'exit(message="")']
+
+    async def main():
+        return await asyncio.gather(policy(free), policy(constrained))
+
+    outs = asyncio.run(main())
+    assert seen == [[None, constrained.valid_actions]]
+    assert [o.text for o in outs] == ["a", 'do(action="Scroll Down")']
+
+
 def test_a_generator_error_reaches_every_waiting_slot():
-    def generate(prompts):
+    def generate(prompts, choices):
         raise RuntimeError("model fell over")
 
     policy = BatchingPolicy(generate, batch_size=2, wait_ms=1)

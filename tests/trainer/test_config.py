@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -93,3 +94,22 @@ def test_the_cpu_preset_shows_small_models_the_compact_page_and_demonstrates_a_s
         c.with_overrides(["sft.demo_tasks=-1"])
     with pytest.raises(ConfigError, match="rollout.observation: expected one of"):
         c.with_overrides(["rollout.observation=full"])
+
+
+def test_the_paper_preset_decodes_freely_with_the_released_prompts():
+    c = preset("paper-llama8b")
+    assert (c.rollout.decoding, c.rollout.prompt) == ("free", "webrl")
+
+
+def test_decoding_and_prompt_variants_are_checked_with_the_choices_named():
+    c = preset("paper-llama8b").with_overrides(
+        ["rollout.decoding=valid_actions", "rollout.prompt=instruction_last"]
+    )
+    assert RunConfig.from_dict(c.to_dict()) == c
+    with pytest.raises(ConfigError, match="rollout.decoding.*'free', 'valid_actions'"):
+        preset("paper-llama8b").with_overrides(["rollout.decoding=trie"])
+    rollout = dataclasses.replace(preset("paper-llama8b").rollout, prompt="last")
+    with pytest.raises(
+        ConfigError, match="rollout.prompt: set it to 'webrl' or 'instruction_last'"
+    ):
+        dataclasses.replace(preset("paper-llama8b"), rollout=rollout)

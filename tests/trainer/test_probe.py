@@ -11,12 +11,14 @@ from trainer.bench.probes import (
     agreement,
     copy_probe,
     induction_probe,
+    page_of,
     split_by_task,
 )
 from trainer.cli import main
 from trainer.config import ConfigError
 from trainer.learn.data import DataError, write_steps
 from trainer.learn.pretrain import pretrain_tiny
+from trainer.prompts import build_agent_prompt
 
 
 def test_held_out_steps_come_only_from_tasks_after_the_training_tasks():
@@ -55,6 +57,24 @@ def test_the_probe_trains_both_variants_and_scores_each_on_the_same_held_out_ste
         assert 0 <= result[name]["exact"] <= result[name]["parsed"] <= 5
     assert (tmp_path / "copy_pretrained" / "pretrain" / "final").is_dir()
     assert not (tmp_path / "from_scratch" / "pretrain").exists()
+
+
+def test_the_probe_scores_one_model_under_free_and_valid_action_decoding(tmp_path):
+    config = tiny_config(**{"model.pretrain_steps": 0, "eval.max_tokens": 64})
+    result = copy_probe(config, make_steps(12), tmp_path, train_tasks=4, held_steps=5,
+                        variants=["from_scratch"], decodings=["free", "valid_actions"])  # fmt: skip
+    assert "copy_pretrained" not in result
+    got = result["from_scratch"]["decodings"]
+    assert got["free"]["steps"] == got["valid_actions"]["steps"] == 5
+    assert got["valid_actions"]["parsed"] == 5  # every constrained reply is an action
+    assert result["from_scratch"]["parsed"] == got["free"]["parsed"]
+
+
+def test_the_page_of_a_record_is_its_current_html_in_either_prompt_variant():
+    for variant in ("webrl", "instruction_last"):
+        prompt = build_agent_prompt("Find x", ['do(action="Scroll Down")'], "<p> H </p>",
+                                    variant=variant)  # fmt: skip
+        assert page_of({"observation": prompt, "task": "Find x"}) == "<p> H </p>"
 
 
 def test_the_probe_refuses_a_config_without_copy_pretraining(tmp_path):

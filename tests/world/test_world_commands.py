@@ -61,3 +61,17 @@ def test_export_sft_writes_step_records_in_the_view_asked_for(tmp_path, capsys):
     assert all("data-bbox" in r["observation"] for r in records["webrl"])
     assert not any("data-bbox" in r["observation"] for r in records["compact"])
     assert [r["action"] for r in records["webrl"]] == [r["action"] for r in records["compact"]]
+
+
+@pytest.mark.browser
+def test_export_sft_writes_the_prompt_variant_asked_for(tmp_path, capsys):
+    url = f"http://127.0.0.1:{free_ports()}"
+    out = tmp_path / "last.jsonl"
+    args = ["export-sft", "--world-url", url, "--instances", "1", "--limit", "1", "--json"]
+    assert main(args + ["--out", str(out), "--prompt", "instruction_last"]) == 0
+    capsys.readouterr()
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    tail = "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n"
+    assert records and all(
+        r["observation"].endswith(f"\n\nTask Instruction: {r['task']}\n\n{tail}") for r in records
+    )

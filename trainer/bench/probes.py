@@ -6,7 +6,9 @@ scratch and once after `model.pretrain_steps` of copy pretraining (trainer/learn
 decode greedily on held-out steps of later tasks, and the probe counts how often each reproduces the
 oracle's action: whole, its kind, its element and, where the oracle typed or searched something, its
 argument. No browser, no database: the held-out steps are scored against the oracle's own next
-action, not by running it.
+action, not by running it. `--variants from_scratch` trains only the first model; `--decoding
+free,valid_actions` scores each model under each decoding (`rollout.decoding`: free text, or token by
+token through the trie of the step's valid actions, trainer/env/valid_actions.py), on the same steps.
 
 The induction probe asks the narrower question underneath: can a model copy at all? `python -m
 trainer induction-probe --model DIR --data steps.jsonl` shows it a span of `span` tokens, then
@@ -30,9 +32,11 @@ from typing import Any
 from trainer.config import ConfigError, RunConfig
 from trainer.env.actions import Action, Kind, parse_action
 from trainer.learn.data import DataError
-from trainer.prompts import EOT
+from trainer.prompts import ASSISTANT_HEADER, EOT, USER_HEADER
 
 TYPED = {Kind.TYPE, Kind.SEARCH}
+VARIANTS = ("from_scratch", "copy_pretrained")
+"""The copy probe's models: SFT from a fresh tiny model, and SFT after copy pretraining."""
 INDUCTION_DISTANCES = (16, 64, 200, 450)
 """Default gaps, in tokens, between a span and its repeat (a compact prompt's instruction sits about
 450 tokens before the action)."""
@@ -65,7 +69,8 @@ def _clean(text: str) -> str:
 def agreement(outputs: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
     """How often each output reproduces its oracle action (counts, and shares where it has any)."""
     n = len(golds)
-    counts = {"steps": n, "parsed": 0, "exact": 0, "kind": 0, "element_n": 0, "element": 0}
+    counts = {"steps": n, "parsed": 0, "exact": 0, "action": 0, "kind": 0}
+    counts.update({"element_n": 0, "element": 0})
     counts.update({"typed_n": 0, "typed": 0})
     for out, gold_text in zip(outputs, golds, strict=True):
         gold = parse_action(_clean(gold_text))
@@ -75,6 +80,7 @@ def agreement(outputs: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
         counts["exact"] += _clean(out) == _clean(gold_text)
         if not isinstance(gold, Action):
             continue
+        counts["action"] += ok and got == gold  # the same call, whatever the comment lines say
         counts["kind"] += ok and got.kind == gold.kind
         if gold.element:
             counts["element_n"] += 1
@@ -85,20 +91,35 @@ def agreement(outputs: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
     shares = {
         "parsed_share": counts["parsed"] / max(n, 1),
         "exact_share": counts["exact"] / max(n, 1),
+        "action_share": counts["action"] / max(n, 1),
         "element_share": counts["element"] / max(counts["element_n"], 1),
         "typed_share": counts["typed"] / max(counts["typed_n"], 1),
     }
     return {**counts, **{k: round(v, 3) for k, v in shares.items()}}
 
 
-def greedy_outputs(model_dir: str | Path, config: RunConfig, records: Sequence[dict]) -> list[str]:
-    """The model's greedy reply to each record's prompt, with evaluation's token budget."""
+def page_of(record: dict[str, Any]) -> str:
+    """The page (H_t) of a step record's agent prompt, without `instruction_last`'s closing line."""
+    current = record["observation"].rsplit(USER_HEADER, 1)[-1]
+    html = current.removesuffix(f"\n\n{EOT}{ASSISTANT_HEADER}")
+    return html.removesuffix(f"\n\nTask Instruction: {record.get('task', '')}")
+
+
+def greedy_outputs(
+    model_dir: str | Path, config: RunConfig, records: Sequence[dict], decoding: str = "free"
+) -> list[str]:
+    """The model's greedy reply to each record's prompt, with evaluation's token budget; with
+    `valid_actions`, through the trie of the actions valid on the record's page."""
+    from trainer.env.valid_actions import valid_actions
     from trainer.serve.hf import HFGenerator
     from trainer.serve.sampling import Decoding
 
-    decoding = dataclasses.replace(Decoding.evaluation(config), temperature=0.0)
-    generator = HFGenerator.from_dir(model_dir, config, decoding)
-    return [o.text for o in generator.generate([r["observation"] for r in records])]
+    greedy = dataclasses.replace(Decoding.evaluation(config), temperature=0.0)
+    generator = HFGenerator.from_dir(model_dir, config, greedy)
+    choices = None
+    if decoding == "valid_actions":
+        choices = [valid_actions(r.get("task", ""), page_of(r)) for r in records]
+    return [o.text for o in generator.generate([r["observation"] for r in records], choices)]
 
 
 def copy_probe(
@@ -109,14 +130,22 @@ def copy_probe(
     train_tasks: int = 200,
     held_steps: int = 150,
     on_step: Callable[[dict[str, Any]], None] | None = None,
+    variants: Sequence[str] = VARIANTS,
+    decodings: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """SFT from scratch and from the copy-pretrained model on the same steps; agreement of each."""
+    """SFT from scratch and from the copy-pretrained model on the same steps; agreement of each,
+    under `config.rollout.decoding` and, in `decodings`, under each decoding named there."""
     from trainer.learn.pretrain import pretrain_tiny
     from trainer.learn.sft import train_sft
 
+    decodings = list(decodings or [config.rollout.decoding])
     if config.model.policy:
         raise ConfigError("copy-probe builds tiny models: leave model.policy empty")
-    if config.model.pretrain_steps < 1:
+    if not variants or set(variants) - set(VARIANTS):
+        raise ConfigError(f"copy-probe variants: some of {', '.join(VARIANTS)}, got {variants}")
+    if set(decodings) - {"free", "valid_actions"}:
+        raise ConfigError(f"copy-probe decodings: free and/or valid_actions, got {decodings}")
+    if "copy_pretrained" in variants and config.model.pretrain_steps < 1:
         raise ConfigError(
             "copy-probe compares against copy pretraining: set model.pretrain_steps > 0"
         )
@@ -129,7 +158,8 @@ def copy_probe(
         "pretrain_steps": config.model.pretrain_steps,
     }
     golds = [r["action"] for r in held]
-    for name, pretrain in (("from_scratch", False), ("copy_pretrained", True)):
+    for name in variants:
+        pretrain = name == "copy_pretrained"
         started = time.perf_counter()
 
         def tagged(metrics: dict[str, Any], stage: str, name: str = name) -> None:
@@ -143,9 +173,15 @@ def copy_probe(
             init = pre["model_dir"]
         sft = train_sft(config, train, out / name / "sft", init=init,
                         on_step=lambda m: tagged(m, "sft"))  # fmt: skip
-        scores = agreement(greedy_outputs(sft["model_dir"], config, held), golds)
-        result[name] = {**scores, "sft_loss": sft["loss"],
-                        "minutes": round((time.perf_counter() - started) / 60, 1)}  # fmt: skip
+        by_decoding = {}
+        for decoding in decodings:
+            began = time.perf_counter()
+            outputs = greedy_outputs(sft["model_dir"], config, held, decoding)
+            by_decoding[decoding] = {**agreement(outputs, golds),
+                                     "decode_s": round(time.perf_counter() - began, 1)}  # fmt: skip
+        result[name] = {**by_decoding[decodings[0]], "sft_loss": sft["loss"],
+                        "minutes": round((time.perf_counter() - started) / 60, 1),
+                        "decodings": by_decoding}  # fmt: skip
     return result
 
 

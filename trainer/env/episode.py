@@ -31,6 +31,7 @@ from trainer.env.types import (
     StepContext,
     StepRecord,
 )
+from trainer.env.valid_actions import valid_actions
 from trainer.prompts import build_agent_prompt
 
 log = logging.getLogger(__name__)
@@ -137,8 +138,10 @@ class Episode:
             t0 = time.perf_counter()
             obs = self.obs
             seen = view(obs.html)
-            prompt = build_agent_prompt(self.intent, responses, seen)
+            prompt = build_agent_prompt(self.intent, responses, seen, variant=limits.prompt)
             ctx = StepContext(self.task, self.intent, len(self.steps), prompt, obs, list(responses))
+            if limits.decoding == "valid_actions":
+                ctx.valid_actions = valid_actions(self.intent, seen)
             try:
                 out = await policy(ctx)
                 text = out.text if isinstance(out.text, str) else str(out.text)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
+from trainer.prompts import PROMPTS
+
 ENV_VERSION = "webrl-env/1"
 
 STATUS_OK = "ok"
@@ -47,6 +49,9 @@ class StepContext:
     observation: Observation
     responses: list[str]
     """The raw responses A_0..A_{t-1} of earlier steps."""
+    valid_actions: list[str] | None = None
+    """With `EpisodeLimits.decoding="valid_actions"`: the responses valid on this page
+    (`trainer.env.valid_actions`), one of which the policy must write; None = free decoding."""
 
 
 Policy = Callable[[StepContext], Awaitable[PolicyOutput]]
@@ -54,6 +59,8 @@ Policy = Callable[[StepContext], Awaitable[PolicyOutput]]
 
 VIEWS = ("webrl", "compact")
 """Names of the agent's text views of a page (`trainer.env.observation.html_view`)."""
+DECODINGS = ("free", "valid_actions")
+"""`rollout.decoding`: free text, or one of the page's valid actions (`StepContext.valid_actions`)."""
 
 
 @dataclass
@@ -80,6 +87,10 @@ class EpisodeLimits:
     view: str = "webrl"
     """The agent's text view of a page (`trainer.env.observation.html_view`): what its prompt holds and
     what the step records. A policy's StepContext still carries the full observation."""
+    prompt: str = "webrl"
+    """The agent prompt's variant (`trainer.prompts.PROMPTS`): §7.3's, or `instruction_last`."""
+    decoding: str = "free"
+    """`valid_actions`: every StepContext carries the actions valid on its page (`DECODINGS`)."""
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "max_repeats", "max_parse_failures"):
@@ -89,6 +100,12 @@ class EpisodeLimits:
             raise ValueError("EpisodeLimits timeouts must be positive seconds")
         if self.view not in VIEWS:
             raise ValueError(f"EpisodeLimits.view must be one of {VIEWS}, got {self.view!r}")
+        if self.prompt not in PROMPTS:
+            raise ValueError(f"EpisodeLimits.prompt must be one of {PROMPTS}, got {self.prompt!r}")
+        if self.decoding not in DECODINGS:
+            raise ValueError(
+                f"EpisodeLimits.decoding must be one of {DECODINGS}, got {self.decoding!r}"
+            )
         if self.settle_ms < 0 or self.nav_grace_ms < 0:
             raise ValueError("EpisodeLimits.settle_ms and nav_grace_ms must be >= 0 milliseconds")
 

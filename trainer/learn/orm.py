@@ -53,7 +53,10 @@ def example_prompt(ex: dict[str, Any]) -> str:
     if isinstance(ex.get("prompt"), str):
         return ex["prompt"]
     try:
-        return build_orm_prompt(ex["intent"], list(ex["responses"]), ex["last_html"])
+        variant = ex.get("prompt_variant", "webrl")  # rollout.prompt
+        return build_orm_prompt(
+            ex["intent"], list(ex["responses"]), ex["last_html"], variant=variant
+        )
     except (KeyError, TypeError):
         raise DataError(
             "ORM example needs 'prompt' or 'intent', 'responses' and 'last_html'"

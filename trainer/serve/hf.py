@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import LogitsProcessorList
 
 from trainer.config import RunConfig
 from trainer.env.types import PolicyOutput
@@ -14,7 +15,8 @@ from trainer.learn.data import collate_prompts, tokenize_prompt
 from trainer.learn.engine import resolve_device, resolve_dtype
 from trainer.learn.models import load_causal_lm, load_tokenizer
 from trainer.learn.tokenizer import eot_id, pad_id
-from trainer.serve.sampling import Decoding, Sample
+from trainer.serve.constrained import TrieLogitsProcessor, choice_trie
+from trainer.serve.sampling import Choices, Decoding, GenerationError, Sample
 
 
 class HFGenerator:
@@ -38,6 +40,7 @@ class HFGenerator:
         self.generator_seed = seed
         self.eot = eot_id(tokenizer)
         self.pad = pad_id(tokenizer)
+        self.choice_ids: dict[str, list[int]] = {}  # token ids of valid actions seen before
 
     @classmethod
     def from_dir(
@@ -56,21 +59,28 @@ class HFGenerator:
             seed=config.seed,
         )
 
-    def generate(self, prompts: list[str]) -> list[PolicyOutput]:
-        return [s.output() for s in self.sample(prompts)]
+    def generate(self, prompts: list[str], choices: Choices = None) -> list[PolicyOutput]:
+        return [s.output() for s in self.sample(prompts, choices=choices)]
 
-    def sample(self, prompts: Sequence[str], decoding: Decoding | None = None) -> list[Sample]:
+    def sample(
+        self, prompts: Sequence[str], decoding: Decoding | None = None, choices: Choices = None
+    ) -> list[Sample]:
         d = decoding or self.decoding
+        if choices is not None and len(choices) != len(prompts):
+            raise GenerationError(f"{len(choices)} choice lists for {len(prompts)} prompts")
         if self.generator_seed is not None:
             torch.manual_seed(self.generator_seed)
             self.generator_seed = None  # seed once; later calls continue the stream
         out: list[Sample] = []
         for i in range(0, len(prompts), self.batch_size):
-            out.extend(self._sample_batch(prompts[i : i + self.batch_size], d))
+            part = choices[i : i + self.batch_size] if choices is not None else None
+            out.extend(self._sample_batch(prompts[i : i + self.batch_size], d, part))
         return out
 
     @torch.no_grad()
-    def _sample_batch(self, prompts: Sequence[str], d: Decoding) -> list[Sample]:
+    def _sample_batch(
+        self, prompts: Sequence[str], d: Decoding, choices: Choices = None
+    ) -> list[Sample]:
         budget = max(1, self.max_seq_len - d.max_tokens)
         ids = [tokenize_prompt(self.tokenizer, p, budget) for p in prompts]
         width = max(len(x) for x in ids)
@@ -82,6 +92,14 @@ class HFGenerator:
         kwargs: dict[str, Any] = {"do_sample": d.temperature > 0}
         if d.temperature > 0:
             kwargs.update(temperature=d.temperature, top_p=d.top_p, top_k=0)
+        if choices is not None and any(c is not None for c in choices):
+            tries = [
+                None
+                if c is None
+                else choice_trie(self.tokenizer, c, self.eot, d.max_tokens, self.choice_ids)
+                for c in choices
+            ]
+            kwargs["logits_processor"] = LogitsProcessorList([TrieLogitsProcessor(tries, width)])
         gen = self.model.generate(
             input_ids=batch["input_ids"].to(device),
             attention_mask=attention.to(device),

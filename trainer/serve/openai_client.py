@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
 from trainer.env.types import PolicyOutput
-from trainer.serve.sampling import Decoding, GenerationError, Sample
+from trainer.serve.sampling import Choices, Decoding, GenerationError, Sample
 
 
 class OpenAIEndpoint:
@@ -79,12 +80,27 @@ class OpenAIGenerator:
         self.decoding = decoding or Decoding()
         self.model = model or self.endpoint.first_model()
 
-    def generate(self, prompts: list[str]) -> list[PolicyOutput]:
-        return [s.output() for s in self.sample(prompts)]
+    def generate(self, prompts: list[str], choices: Choices = None) -> list[PolicyOutput]:
+        return [s.output() for s in self.sample(prompts, choices=choices)]
 
-    def sample(self, prompts: Sequence[str], decoding: Decoding | None = None) -> list[Sample]:
+    def sample(
+        self, prompts: Sequence[str], decoding: Decoding | None = None, choices: Choices = None
+    ) -> list[Sample]:
+        """One request for the batch; with choices, one request per prompt (a request's choice list
+        holds for all its prompts), sent at once so that the server batches them."""
         d = decoding or self.decoding
-        body = {
+        if choices is None or all(c is None for c in choices):
+            return self._complete(prompts, d, None)
+        if len(choices) != len(prompts):
+            raise GenerationError(f"{len(choices)} choice lists for {len(prompts)} prompts")
+        with ThreadPoolExecutor(max_workers=min(len(prompts), 32)) as pool:
+            parts = pool.map(self._complete, [[p] for p in prompts], [d] * len(prompts), choices)
+            return [s for part in parts for s in part]
+
+    def _complete(
+        self, prompts: Sequence[str], d: Decoding, choice: Sequence[str] | None
+    ) -> list[Sample]:
+        body: dict[str, Any] = {
             "model": self.model,
             "prompt": list(prompts),
             "temperature": d.temperature,
@@ -94,6 +110,8 @@ class OpenAIGenerator:
             "logprobs": 1,
             "return_tokens_as_token_ids": True,
         }
+        if choice is not None:
+            body["structured_outputs"] = {"choice": list(choice)}  # vLLM >= 0.12's field
         choices = self.endpoint.request("POST", "/v1/completions", body).get("choices")
         if not isinstance(choices, list) or len(choices) != len(prompts):
             raise GenerationError(f"expected {len(prompts)} choices, got {choices!r:.200}")

@@ -1,11 +1,15 @@
 """What every sampling backend shares: the decoding settings, a sample, the `Generator` interface.
 
 Every backend returns the sampled token ids and their log-probs (raw model distribution, before
-temperature/top-p), so training scores exactly the ids that were sampled.
+temperature/top-p), so training scores exactly the ids that were sampled. Each prompt may come with
+a list of choices, the responses it must pick among (`rollout.decoding="valid_actions"`): HF decodes
+through a token trie (`trainer.serve.constrained`), an OpenAI-compatible server gets vLLM's
+`structured_outputs: {"choice": [...]}`; the log-probs stay those of the unconstrained model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,8 +33,12 @@ class Sample:
         return PolicyOutput(text=self.text, token_ids=self.token_ids, logprobs=self.logprobs)
 
 
+Choices = Sequence[Sequence[str] | None] | None
+"""Per prompt, the responses it must be one of (None = free); None for the whole batch = all free."""
+
+
 class Generator(Protocol):
-    def generate(self, prompts: list[str]) -> list[PolicyOutput]: ...
+    def generate(self, prompts: list[str], choices: Choices = None) -> list[PolicyOutput]: ...
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """A small OpenAI-compatible server (`/v1/models`, `/v1/completions`, `/v1/chat/completions` with logprobs)
 serving a local HF model through `HFGenerator`; for tests and CPU machines where vLLM is absent.
+Like vLLM, it takes `structured_outputs: {"choice": [...]}` (or the older `guided_choice`): the
+reply is then exactly one of the choices, decoded through a token trie.
 
 Run: python -m trainer.serve.server MODEL_DIR --port 8000
 """
@@ -62,6 +64,19 @@ def _decoding(body: dict[str, Any]) -> Decoding:
     )
 
 
+def _choice(body: dict[str, Any]) -> list[str] | None:
+    """vLLM's choice list: `structured_outputs.choice`, else the older `guided_choice`."""
+    structured = body.get("structured_outputs")
+    if structured is not None and not isinstance(structured, dict):
+        raise BadRequest("'structured_outputs' must be an object")
+    choice = (structured or {}).get("choice", body.get("guided_choice"))
+    if choice is None:
+        return None
+    if not isinstance(choice, list) or not choice or not all(isinstance(c, str) for c in choice):
+        raise BadRequest("'structured_outputs.choice' must be a non-empty list of strings")
+    return choice
+
+
 def chat_prompt(messages: Any) -> str:
     """Llama-3 chat layout (§4.1) ending with the assistant header."""
     if not isinstance(messages, list) or not messages:
@@ -102,9 +117,15 @@ def _tokens(gen: HFGenerator, sample: Sample, as_ids: bool) -> list[str]:
 def create_app(generator: HFGenerator, model_name: str) -> Starlette:
     state = ServerState(generator, model_name, asyncio.Lock())
 
-    async def run(prompts: list[str], decoding: Decoding) -> list[Sample]:
+    async def run(
+        prompts: list[str], decoding: Decoding, choice: list[str] | None = None
+    ) -> list[Sample]:
+        choices = None if choice is None else [choice] * len(prompts)
         async with state.lock:  # one generate at a time on the shared model
-            return await asyncio.to_thread(state.generator.sample, prompts, decoding)
+            try:
+                return await asyncio.to_thread(state.generator.sample, prompts, decoding, choices)
+            except ValueError as exc:  # no choice fits in max_tokens
+                raise BadRequest(str(exc)) from None
 
     async def body_of(request: Request) -> dict[str, Any]:
         try:
@@ -135,9 +156,9 @@ def create_app(generator: HFGenerator, model_name: str) -> Starlette:
             ):
                 raise BadRequest("'prompt' must be a string or a non-empty list of strings")
             decoding = _decoding(body)
+            samples = await run(prompts, decoding, _choice(body))
         except BadRequest as exc:
             return _error(str(exc))
-        samples = await run(prompts, decoding)
         as_ids = bool(body.get("return_tokens_as_token_ids"))
         choices = []
         for i, s in enumerate(samples):
@@ -159,9 +180,9 @@ def create_app(generator: HFGenerator, model_name: str) -> Starlette:
             body = await body_of(request)
             prompt = chat_prompt(body.get("messages"))
             decoding = _decoding(body)
+            (s,) = await run([prompt], decoding, _choice(body))
         except BadRequest as exc:
             return _error(str(exc))
-        (s,) = await run([prompt], decoding)
         logprobs = None
         if body.get("logprobs"):
             toks = _tokens(state.generator, s, bool(body.get("return_tokens_as_token_ids")))

@@ -1,0 +1,167 @@
+"""The responses valid on an observed page: what `rollout.decoding="valid_actions"` lets a policy write.
+
+Built from the instruction and the page's §7.2 HTML (either view) alone: element ids, option texts,
+and word spans of the instruction and the page. Pure text in, strings out (no browser, no torch).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+MAX_SPAN_WORDS = 14
+"""Longest argument, in words, cut from the instruction (the pilot of issue 19 held the gold
+argument in 149 of 150 steps with 14)."""
+MAX_PAGE_SPAN_WORDS = 6
+"""Longest exit message, in words, cut from one text of the page."""
+SMALL_NUMBERS = tuple(str(n) for n in range(11))
+"""Exit messages always allowed besides the spans: counts the page may not spell out."""
+DESCRIPTION_CHARS = 80
+"""The `# Element:` line holds at most this much of the element's text (as the oracle writes it)."""
+OUTER_PUNCTUATION = "\"'`“”‘’.,;:!?()[]{}<>"
+SPLIT_AT = re.compile(r"[/#$]")
+TYPABLE_INPUTS = frozenset({"", "text", "search", "email", "number", "password", "tel", "url",
+                            "date", "datetime-local", "month", "time", "week"})  # fmt: skip
+BARE_ACTIONS = ("Scroll Down", "Scroll Up", "Press Enter", "Go Backward", "Go Forward")
+
+_CALL_KEYS = ("exit(", "do(", "go_backward(")
+"""A text holding one of these would move where `parse_action` reads the call (§7.4): left out."""
+
+_TAG = re.compile(r'<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?: [a-zA-Z_:][\w:.-]*="[^"]*")*)>')
+_ATTR = re.compile(r' ([a-zA-Z_:][\w:.-]*)="([^"]*)"')
+
+
+@dataclass
+class Element:
+    """One labelled element of the page: its id, tag, attributes and text (own and descendants')."""
+
+    id: str
+    tag: str
+    attrs: dict[str, str]
+    texts: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)
+    """Texts of a <select>'s options, in page order."""
+
+    @property
+    def text(self) -> str:
+        return " ".join(" ".join(self.texts).split())
+
+
+def page_elements(html: str) -> tuple[list[Element], list[str]]:
+    """(labelled elements in page order, every text of the page) parsed from §7.2's HTML."""
+    elements: list[Element] = []
+    texts: list[str] = []
+    stack: list[tuple[str, Element | None]] = []
+    select: Element | None = None
+    pos = 0
+    for m in _TAG.finditer(html):
+        text = html[pos : m.start()].strip()
+        pos = m.end()
+        if text:
+            texts.append(text)
+            for _, el in stack:
+                if el is not None:
+                    el.texts.append(text)
+            if select is not None and stack and stack[-1][0] == "option":
+                select.options.append(" ".join(text.split()))
+        closing, tag = m.group(1), m.group(2).lower()
+        if closing:
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i][0] == tag:
+                    del stack[i:]
+                    break
+            if tag == "select":
+                select = None
+            continue
+        attrs = dict(_ATTR.findall(m.group(3)))
+        el = None
+        if "id" in attrs:
+            el = Element(attrs.pop("id"), tag, attrs)
+            elements.append(el)
+            if tag == "select":
+                select = el
+        stack.append((tag, el))
+    return elements, texts
+
+
+def describe(el: Element) -> str | None:
+    """The oracle's `# Element:` text for `el`: its text, else placeholder, else title (80 chars);
+    a <select> or a textless element is named by its test id where the view keeps one."""
+    testid = el.attrs.get("data-testid")
+    if el.tag == "select":
+        return f"{testid} dropdown" if testid else None
+    for value in (el.text, el.attrs.get("placeholder"), el.attrs.get("title")):
+        if value and value.strip():
+            return " ".join(value.split())[:DESCRIPTION_CHARS]
+    return testid
+
+
+def spans(text: str, max_words: int = MAX_SPAN_WORDS) -> set[str]:
+    """Word-boundary spans of `text` of up to `max_words` words; each also with its outer quotes and
+    punctuation stripped; and the parts of each word split at `/`, `#` and `$`."""
+    words = text.split()
+    out: set[str] = set()
+    for i in range(len(words)):
+        for j in range(i + 1, min(i + max_words, len(words)) + 1):
+            span = " ".join(words[i:j])
+            out.add(span)
+            out.add(span.strip(OUTER_PUNCTUATION))
+        for part in SPLIT_AT.split(words[i]):
+            out.add(part.strip(OUTER_PUNCTUATION))
+    out.discard("")
+    return {s for s in out if _callable_safe(s)}
+
+
+def _callable_safe(text: str) -> bool:
+    lowered = text.lower()
+    return not any(key in lowered for key in _CALL_KEYS)
+
+
+def quote(text: str) -> str:
+    """A double-quoted string literal, as the oracle writes arguments."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _typable(el: Element) -> bool:
+    if el.tag == "textarea":
+        return True
+    return el.tag == "input" and el.attrs.get("type", "").lower() in TYPABLE_INPUTS
+
+
+def element_actions(el: Element, arguments: set[str]) -> list[str]:
+    """Every call on `el`, each bare and after the `# Element:` line the oracle writes."""
+    eid = quote(el.id)
+    calls = [f'do(action="Click", element={eid})', f'do(action="Hover", element={eid})']
+    if _typable(el):
+        for arg in sorted(arguments):
+            calls.append(f'do(action="Type", argument={quote(arg)}, element={eid})')
+            calls.append(f'do(action="Search", argument={quote(arg)}, element={eid})')
+    if el.tag == "select":
+        for option in filter(_callable_safe, dict.fromkeys(el.options)):
+            calls.append(
+                f'do(action="Select Dropdown Option", argument={quote(option)}, element={eid})'
+            )
+    desc = describe(el)
+    if desc is None or not _callable_safe(desc):
+        return calls
+    return calls + [f"# Element: {desc}\n{call}" for call in calls]
+
+
+def valid_actions(intent: str, html: str, *, page_arguments: bool = False) -> list[str]:
+    """The responses valid on the page `html` for the task `intent`, sorted and unique.
+
+    Click and Hover on every labelled element; Type and Search on text inputs with spans of the
+    instruction (and of the page's texts with `page_arguments`); Select with the element's options;
+    Scroll, Press Enter, Go Backward and Go Forward; exit(message=...) with spans of the instruction
+    or of the page, a small number or "". Every one parses with `trainer.actions.parse_action`.
+    """
+    elements, texts = page_elements(html)
+    page = set().union(*(spans(t, MAX_PAGE_SPAN_WORDS) for t in texts)) if texts else set()
+    arguments = spans(intent) | (page if page_arguments else set())
+    out: set[str] = {f'do(action="{name}")' for name in BARE_ACTIONS}
+    for el in elements:
+        out.update(element_actions(el, arguments))
+    for message in {"", *SMALL_NUMBERS, *spans(intent), *page}:
+        out.add(f"exit(message={quote(message)})")
+    return sorted(out)
