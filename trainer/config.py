@@ -203,7 +203,8 @@ class EngineSection:
     grad_accum: int = 16
     """Micro-batches per optimizer step; global batch = micro_batch × grad_accum × world size (paper 128)."""
     max_seq_len: int = 16384
-    """Token budget per sequence; the observation is cut from the left so the action survives (§1.6)."""
+    """Token budget per sequence (§1.6); a longer prompt keeps its instruction, intent and history and
+    loses the middle of its page HTML (trainer/data.py `fit_prompt`), so the action survives."""
     checkpoint_every: int = 400
     """Save a checkpoint every this many optimizer steps; the last step is always saved (§1.6, §11.17)."""
     checkpoint_root: str = "checkpoints"

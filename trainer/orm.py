@@ -19,6 +19,9 @@ from trainer.models import load_causal_lm, load_tokenizer
 from trainer.prompts import build_orm_prompt
 from trainer.tokenizer import encode_text, pad_id
 
+ANSWER_TOKENS = 2
+"""ORM training appends "YES"/"NO" and EOT to every prompt; scoring cuts prompts to the same room."""
+
 
 class OrmError(ValueError):
     """The ORM's tokenizer or data cannot be used as asked."""
@@ -59,6 +62,11 @@ def example_prompt(ex: dict[str, Any]) -> str:
         ) from None
 
 
+def orm_prompt_ids(tokenizer: Any, prompt: str, max_seq_len: int) -> list[int]:
+    """The prompt's ids exactly as ORM training saw them (`fit_prompt` to max_seq_len - answer)."""
+    return tokenize_prompt(tokenizer, prompt, max_seq_len - ANSWER_TOKENS)
+
+
 @torch.no_grad()
 def p_yes(
     model: Any,
@@ -74,7 +82,7 @@ def p_yes(
     was_training = model.training
     model.eval()
     out: list[float] = []
-    for chunk in batches([tokenize_prompt(tokenizer, p, max_seq_len) for p in prompts], batch_size):
+    for chunk in batches([orm_prompt_ids(tokenizer, p, max_seq_len) for p in prompts], batch_size):
         batch = {k: v.to(device) for k, v in collate_prompts(chunk, pad_id(tokenizer)).items()}
         logits = model(**batch).logits  # [B, T, V]
         last = batch["attention_mask"].sum(-1) - 1  # [B]

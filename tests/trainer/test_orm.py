@@ -112,3 +112,17 @@ def test_training_the_orm_reports_held_out_metrics(tmp_path):
         result["model_dir"], [build_orm_prompt("Find tea", ['exit(message="tea")'], PAGES["shop"])]
     )
     assert 0.0 < scores[0] < 1.0
+
+
+def test_scoring_cuts_a_long_prompt_exactly_as_training_did(sft_dir):
+    from trainer.data import tokenize_example
+    from trainer.orm import orm_prompt_ids
+    from trainer.tokenizer import eot_id
+
+    tok = load_tokenizer(sft_dir)
+    page = " ".join(f'<p id="{i}"> row {i} </p>' for i in range(2000))
+    prompt = build_orm_prompt("Find tea", ['exit(message="tea")'], page)
+    yes, _ = yes_no_ids(tok)
+    trained = tokenize_example(tok, prompt, [yes, eot_id(tok)], 256).input_ids
+    assert len(encode_prompt(tok, prompt)) > 10 * 256 and len(trained) == 256
+    assert orm_prompt_ids(tok, prompt, 256) == trained[:-2]
