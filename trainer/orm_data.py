@@ -177,10 +177,11 @@ def split_by_group(
     examples: Sequence[dict], fraction: float, seed: int
 ) -> tuple[list[dict], list[dict]]:
     """(train, held out): about `fraction` of the groups (tasks) held out whole, so no example of
-    a held-out task, constructed or not, is trained on."""
-    groups = sorted({str(ex.get("group", ex.get("intent", ""))) for ex in examples})
+    a held-out task, constructed or not, is trained on. An example without a `group` is its own."""
+    keys = [str(ex["group"]) if "group" in ex else f"#{i}" for i, ex in enumerate(examples)]
+    groups = sorted(set(keys))
     random.Random(seed).shuffle(groups)
     n_hold = int(round(fraction * len(groups))) if len(groups) > 1 else 0
     held = set(groups[:n_hold])
-    train = [ex for ex in examples if str(ex.get("group", ex.get("intent", ""))) not in held]
-    return train, [ex for ex in examples if str(ex.get("group", ex.get("intent", ""))) in held]
+    train = [ex for ex, k in zip(examples, keys, strict=True) if k not in held]
+    return train, [ex for ex, k in zip(examples, keys, strict=True) if k in held]

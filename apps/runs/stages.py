@@ -104,10 +104,16 @@ def trajectory_rows(qs) -> list[dict]:
         rows.append(
             {
                 "id": traj.pk,
+                "task_id": traj.task_id,
+                "task": traj.task.config,
                 "intent": traj.task.intent,
                 "site": traj.task.site_label,
                 "observations": [s.observation for s in steps],
                 "responses": [s.response for s in steps],
+                "actions": [s.action for s in steps],
+                "urls": [s.url for s in steps],
+                "final_answer": traj.final_answer,
+                "final_url": traj.final_url,
                 "token_ids": [s.token_ids for s in steps],
                 "score": traj.score,
                 "reward": traj.reward,
@@ -140,15 +146,6 @@ def demo_rows(run_id: int) -> list[dict]:
     for row in rows:
         row["reward"] = 1.0
     return rows
-
-
-def orm_example(row: dict, label: bool) -> dict:
-    return {
-        "intent": row["intent"],
-        "responses": row["responses"],
-        "last_html": row["observations"][-1],
-        "label": label,
-    }
 
 
 def finished_train(phase: Phase):
@@ -202,16 +199,15 @@ def stage_sft(ctx: StageContext) -> dict:
 
 
 def label_with_orm(ctx: StageContext, orm: Checkpoint, rows: list[dict]) -> dict:
-    """ORM verdicts on every row; reward = human label, else the ORM's; accuracy against ground truth."""
-    from trainer.orm import classification_metrics, orm_scores
-    from trainer.prompts import build_orm_prompt
+    """ORM verdicts on every row; reward = human label, else the ORM's; figures against ground truth."""
+    from apps.runs.orm_sets import orm_threshold, score_examples
+    from trainer.orm import classification_metrics
+    from trainer.orm_data import example
 
     if not rows:
         return {"orm/labelled": 0.0}
-    prompts = [build_orm_prompt(r["intent"], r["responses"], r["observations"][-1]) for r in rows]
-    probs = orm_scores(orm.path, prompts, max_seq_len=ctx.config.engine.max_seq_len,
-                       device=ctx.config.engine.device)  # fmt: skip
-    threshold = ctx.config.orm.threshold
+    probs = score_examples(ctx.config, orm, [example(r, False, "policy") for r in rows])
+    threshold = orm_threshold(ctx.config, orm)
     with transaction.atomic():
         for row, p in zip(rows, probs, strict=True):
             p = min(max(float(p), 0.0), 1.0)
@@ -233,13 +229,36 @@ def label_with_orm(ctx: StageContext, orm: Checkpoint, rows: list[dict]) -> dict
         for p, r in zip(probs, rows, strict=True)
         if r["score"] is not None
     ]
-    metrics = {"orm/labelled": float(len(rows)),
+    metrics = {"orm/labelled": float(len(rows)), "orm/threshold": threshold,
                "orm/success_rate": sum(r["reward"] for r in rows) / len(rows)}  # fmt: skip
     if scored:
         truth = classification_metrics([p for p, _ in scored], [y for _, y in scored], threshold)
         metrics.update({k: v for k, v in truth.items() if k != "orm/heldout"})
         metrics["orm/scored"] = float(len(scored))
     return metrics
+
+
+def heldout_task_ids(config: RunConfig) -> list[int]:
+    """Test tasks with an oracle plan whose oracle runs are the ORM's held-out successes."""
+    n = config.orm.heldout_tasks
+    pool = list(
+        world_tasks(config, "test").filter(config__has_key="oracle").values_list("pk", "sites")
+    )
+    if not n or not pool:
+        return []
+    keys = [str(pk) for pk, _ in pool]
+    sites = [s[0] if s else "" for _, s in pool]
+    return sorted(int(k) for k in choose_tasks(keys, sites, min(n, len(pool)), -2))
+
+
+def orm_heldout_metrics(ctx: StageContext, orm: Checkpoint) -> dict:
+    """`orm_heldout/<group>/<figure>` of the ORM on the run's held-out test-task trajectories."""
+    from apps.runs.orm_sets import heldout_examples, heldout_figures, heldout_metrics
+
+    groups = heldout_examples(ctx.run, ctx.config)
+    if not any(groups.values()):
+        return {}
+    return heldout_metrics(heldout_figures(ctx.config, orm, groups))
 
 
 def record_phase_metrics(ctx: StageContext, metrics: dict) -> None:
@@ -250,34 +269,43 @@ def record_phase_metrics(ctx: StageContext, metrics: dict) -> None:
         phase.save(update_fields=["metrics"])
 
 
-def orm_init_examples(run_id: int, phase0: Phase) -> list[dict]:
-    """Phase 0's ORM data: the oracle's successes, then the SFT policy's rollouts labelled by a
-    human where one labelled them, else by ground truth."""
-    rollouts = [r for r in trajectory_rows(finished_train(phase0)) if r["score"] is not None]
-    examples = [orm_example(r, True) for r in demo_rows(run_id)]
-    for r in rollouts:
-        label = r["human_label"] if r["human_label"] is not None else r["score"] >= SUCCESS
-        examples.append(orm_example(r, bool(label)))
-    return examples
-
-
 def stage_orm_init(ctx: StageContext) -> dict:
-    """Phase 0: ORM trained on oracle successes and the SFT policy's rollouts labelled by ground truth."""
+    """Phase 0: the oracle on held-out test tasks, then the initial ORM, trained (§4.2) on the train
+    tasks' oracle successes, near-misses and SFT rollouts, or the LLM judge; its verdicts on the
+    phase's rollouts and its held-out figures."""
+    from apps.runs.browser_stage import run_inline
+    from apps.runs.orm_sets import JUDGE_FORMAT, orm_training_examples
     from trainer.orm import train_orm
 
-    examples = orm_init_examples(ctx.run.pk, ctx.phase)
-    if not examples:
-        raise StageError("no labelled trajectory to train the ORM on")
-    actor = require_checkpoint(ctx.run.pk, "actor")
-    result = train_orm(ctx.config, examples, ctx.dir("orm"), init=actor.path,
-                       on_step=ctx.reporter.on_train_step("orm_train"), should_stop=ctx.should_stop)  # fmt: skip
-    if not result.get("model_dir"):
-        return {}
-    held = {f"orm_init/{k.split('/')[-1]}": v for k, v in result.items() if k.startswith("orm/")}
-    orm = ctx.reporter.on_checkpoint("orm", result["model_dir"], result["steps"], held,
-                                     ctx.config.to_dict())  # fmt: skip
-    metrics = {"orm_init/examples": float(len(examples)), **held}
+    heldout = heldout_task_ids(ctx.config)
+    if heldout:
+        run_inline(ctx, Trajectory.Purpose.HELDOUT, heldout, on_progress=ctx.reporter.on_progress)
+        if ctx.should_stop():
+            return {}
+    o = ctx.config.orm
+    if o.backend == "openai":
+        orm = ctx.reporter.on_checkpoint("orm", f"{o.judge_url}#{o.judge_model}", 0, {},
+                                         ctx.config.to_dict())  # fmt: skip
+        Checkpoint.objects.filter(pk=orm.pk).update(format=JUDGE_FORMAT)
+        orm.format = JUDGE_FORMAT
+        metrics: dict = {}
+    else:
+        examples = orm_training_examples(ctx.run, ctx.phase, ctx.config)
+        if not examples:
+            raise StageError("no labelled trajectory to train the ORM on")
+        actor = require_checkpoint(ctx.run.pk, "actor")
+        result = train_orm(ctx.config, examples, ctx.dir("orm"), init=actor.path,
+                           on_step=ctx.reporter.on_train_step("orm_train"), should_stop=ctx.should_stop)  # fmt: skip
+        if not result.get("model_dir"):
+            return {}
+        held = {
+            f"orm_init/{k.split('/')[-1]}": v for k, v in result.items() if k.startswith("orm/")
+        }
+        orm = ctx.reporter.on_checkpoint("orm", result["model_dir"], result["steps"], held,
+                                         ctx.config.to_dict())  # fmt: skip
+        metrics = {"orm_init/examples": float(len(examples)), **held}
     metrics.update(label_with_orm(ctx, orm, trajectory_rows(finished_train(ctx.phase))))
+    metrics.update(orm_heldout_metrics(ctx, orm))
     record_phase_metrics(ctx, metrics)
     return metrics
 
@@ -285,6 +313,7 @@ def stage_orm_init(ctx: StageContext) -> dict:
 def stage_orm(ctx: StageContext) -> dict:
     orm = require_checkpoint(ctx.run.pk, "orm")
     metrics = label_with_orm(ctx, orm, trajectory_rows(finished_train(ctx.phase)))
+    metrics.update(orm_heldout_metrics(ctx, orm))
     record_phase_metrics(ctx, metrics)
     return metrics
 

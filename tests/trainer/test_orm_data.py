@@ -162,3 +162,5 @@ def test_held_out_tasks_are_held_out_with_every_example_built_from_them():
     train, held = split_by_group(examples, 0.25, seed=0)
     assert len(held) == 15 and len(train) == 45
     assert not {ex["group"] for ex in train} & {ex["group"] for ex in held}
+    train, held = split_by_group([{"n": i} for i in range(20)], 0.25, seed=0)
+    assert len(held) == 5 and len(train) == 15  # without groups, each example is its own
