@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rollouts', '0001_initial'),
+        ("rollouts", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='trajectory',
-            name='purpose',
-            field=models.CharField(choices=[('train', 'Train'), ('eval', 'Eval'), ('demo', 'Demo'), ('heldout', 'Heldout')], default='train', max_length=10),
+            model_name="trajectory",
+            name="purpose",
+            field=models.CharField(
+                choices=[
+                    ("train", "Train"),
+                    ("eval", "Eval"),
+                    ("demo", "Demo"),
+                    ("heldout", "Heldout"),
+                ],
+                default="train",
+                max_length=10,
+            ),
         ),
     ]
