@@ -122,5 +122,6 @@ def heldout_figures(
 
 
 def heldout_metrics(figs: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Flat `orm_heldout/<group>/<figure>` metric points of `heldout_figures`."""
-    return {f"orm_heldout/{g}/{k}": float(v) for g, m in figs.items() for k, v in m.items()}
+    """Flat `orm_heldout/<figure>/<group>` metric points of `heldout_figures` (the run page plots
+    `orm_heldout/balanced_accuracy`, one line per group)."""
+    return {f"orm_heldout/{k}/{g}": float(v) for g, m in figs.items() for k, v in m.items()}

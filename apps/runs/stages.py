@@ -252,7 +252,7 @@ def heldout_task_ids(config: RunConfig) -> list[int]:
 
 
 def orm_heldout_metrics(ctx: StageContext, orm: Checkpoint) -> dict:
-    """`orm_heldout/<group>/<figure>` of the ORM on the run's held-out test-task trajectories."""
+    """`orm_heldout/<figure>/<group>` of the ORM on the run's held-out test-task trajectories."""
     from apps.runs.orm_sets import heldout_examples, heldout_figures, heldout_metrics
 
     groups = heldout_examples(ctx.run, ctx.config)

@@ -67,7 +67,7 @@ def test_a_one_phase_run_completes_with_every_row_linked(owner, site):
     # Phase 0 ran the oracle on the test tasks: the ORM's held-out successes, never trained on.
     heldout = Trajectory.objects.filter(run=run, purpose="heldout", task__split="test")
     assert heldout.count() == 2 and heldout.filter(status="ok", score=1.0).exists()
-    for name in ("orm_heldout/all/balanced_accuracy", "orm_heldout/oracle_success/recall"):
+    for name in ("orm_heldout/balanced_accuracy/all", "orm_heldout/recall/oracle_success"):
         assert MetricPoint.objects.filter(run=run, name=name).count() == 2  # phases 0 and 1
 
     # orm_measure: the run's ORM on the held-out groups and each phase's rollouts, and the
