@@ -15,8 +15,13 @@ from django.utils.safestring import SafeString, mark_safe
 CHARTS: tuple[tuple[str, str, str, str, tuple[float, float] | None], ...] = (
     ("success", "Test success rate", "eval/success_rate", "success (%)", (0.0, 100.0)),
     ("orm", "ORM accuracy vs ground truth", "orm/accuracy", "accuracy (%)", (0.0, 100.0)),
-    ("orm_heldout", "ORM balanced accuracy, held-out test tasks", "orm_heldout/balanced_accuracy",
-     "balanced accuracy (%)", (0.0, 100.0)),  # fmt: skip
+    (
+        "orm_heldout",
+        "ORM balanced accuracy, held-out test tasks",
+        "orm_heldout/balanced_accuracy",
+        "balanced accuracy (%)",
+        (0.0, 100.0),
+    ),  # fmt: skip
     ("losses", "Losses", "loss/", "loss", None),
     ("throughput", "Rollout throughput", "rollout/steps_per_s", "steps / s", None),
 )
