@@ -21,7 +21,7 @@ CHARTS: tuple[tuple[str, str, str, str, tuple[float, float] | None], ...] = (
         "orm_heldout/balanced_accuracy",
         "balanced accuracy (%)",
         (0.0, 100.0),
-    ),  # fmt: skip
+    ),
     ("losses", "Losses", "loss/", "loss", None),
     ("throughput", "Rollout throughput", "rollout/steps_per_s", "steps / s", None),
 )
