@@ -164,3 +164,14 @@ def test_held_out_tasks_are_held_out_with_every_example_built_from_them():
     assert not {ex["group"] for ex in train} & {ex["group"] for ex in held}
     train, held = split_by_group([{"n": i} for i in range(20)], 0.25, seed=0)
     assert len(held) == 5 and len(train) == 15  # without groups, each example is its own
+
+
+def test_a_human_label_rides_on_the_trajectorys_own_example_and_wins_but_not_on_built_ones():
+    from trainer.orm import example_label
+    from trainer.orm_data import example
+
+    labelled = {**INFO, "human_label": False}
+    own = example(labelled, True, "policy")
+    assert own["human_label"] is False and example_label(own) is False
+    built = cut_short(labelled, score_offline)
+    assert "human_label" not in built and example_label(built) is False
