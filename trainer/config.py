@@ -100,12 +100,36 @@ class OrmSection:
     epochs: int = 4
     """Passes over the ORM data (P: Table 5)."""
     threshold: float = 0.5
-    """Trajectory counts as success when P(YES) >= threshold (§4.1)."""
+    """Trajectory counts as success when P(YES) >= threshold (§4.1); with `calibrate` on, the
+    threshold stored with the ORM checkpoint replaces it."""
     holdout_fraction: float = 0.1
-    """Share of labelled trajectories kept out of training to measure accuracy/precision/recall."""
+    """Share of the training tasks (all their examples) kept out of ORM training to calibrate the
+    threshold and report held-out figures."""
     balance: bool = True
-    """Repeat the rarer label's training examples until YES and NO are equally frequent (not in the
-    paper: phase 0's data is mostly oracle successes, and an unbalanced ORM says YES to failures)."""
+    """Sample equal numbers of YES and NO training examples: the larger class is subsampled, its
+    sources (oracle, policy, each near-miss kind) in turn; nothing is repeated (not in the paper:
+    phase 0's data is mostly oracle successes, and an unbalanced ORM says YES to failures)."""
+    examples_per_class: int = 0
+    """Most YES (and most NO) training examples after balancing; 0 = all of the smaller class."""
+    near_misses: bool = True
+    """Add failures built from the oracle's successes without a browser (another instance's
+    instruction, cut short, another instance's answer, exit before the last change), each checked
+    by the task's evaluator where it runs without the page (trainer/orm_data.py)."""
+    calibrate: bool = True
+    """Choose the P(YES) threshold with the best balanced accuracy on the held-out tasks, store it
+    with the ORM checkpoint (orm_calibration.json) and label with it."""
+    heldout_tasks: int = 200
+    """Test-split tasks the oracle solves in phase 0 (sandbox world): the held-out successes and
+    near-misses the ORM's figures are measured on, never trained on; 0 = none."""
+    backend: Literal["trained", "openai"] = "trained"
+    """The ORM: a causal LM fine-tuned here to answer YES/NO, or an LLM judge behind an
+    OpenAI-compatible chat URL given the same §4.1 prompt (no training)."""
+    judge_url: str = ""
+    """Base URL of the judge when backend is "openai", e.g. http://127.0.0.1:8000/v1."""
+    judge_model: str = ""
+    """Model name sent to the judge."""
+    judge_api_key_env: str = ""
+    """Name of the environment variable holding the judge's API key; "" sends none."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +241,8 @@ class EngineSection:
     grad_accum: int = 16
     """Micro-batches per optimizer step; global batch = micro_batch × grad_accum × world size (paper 128)."""
     max_seq_len: int = 16384
-    """Token budget per sequence; the observation is cut from the left so the action survives (§1.6)."""
+    """Token budget per sequence (§1.6); a longer prompt keeps its instruction, intent and history and
+    loses the middle of its page HTML (trainer/data.py `fit_prompt`), so the action survives."""
     checkpoint_every: int = 400
     """Save a checkpoint every this many optimizer steps; the last step is always saved (§1.6, §11.17)."""
     checkpoint_root: str = "checkpoints"
@@ -299,6 +324,20 @@ class RunConfig:
             )
         if self.sft.demo_tasks < 0:
             raise ConfigError("sft.demo_tasks: must be >= 0 (0 = rollout.tasks_per_phase)")
+        o = self.orm
+        if not 0.0 <= o.threshold <= 1.0:
+            raise ConfigError(f"orm.threshold: must be in [0, 1], got {o.threshold}")
+        if not 0.0 <= o.holdout_fraction < 1.0:
+            raise ConfigError(f"orm.holdout_fraction: must be in [0, 1), got {o.holdout_fraction}")
+        if o.examples_per_class < 0:
+            raise ConfigError("orm.examples_per_class: must be >= 0 (0 = the smaller class's size)")
+        if o.heldout_tasks < 0:
+            raise ConfigError("orm.heldout_tasks: must be >= 0 (0 = no held-out oracle runs)")
+        if o.backend == "openai" and not (o.judge_url and o.judge_model):
+            raise ConfigError(
+                'orm.backend "openai" needs orm.judge_url and orm.judge_model (an OpenAI-compatible '
+                'chat endpoint and its model name), or use orm.backend "trained"'
+            )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:

@@ -16,8 +16,9 @@ from trainer.env.types import PolicyOutput, StepContext
 from trainer.prompts import build_agent_prompt
 
 # §1.2: phase 0 fine-tunes on demonstrations, rolls the SFT policy out on the train tasks (ground
-# truth labels those rollouts for the initial ORM), evaluates it and seeds the curriculum.
-PHASE0_STAGES = ("sft", "rollout", "orm_init", "eval", "curriculum")
+# truth labels those rollouts for the initial ORM), evaluates it, trains the initial ORM (after the
+# evaluation, whose test-split failures its held-out figures need) and seeds the curriculum.
+PHASE0_STAGES = ("sft", "rollout", "eval", "orm_init", "curriculum")
 # §1.3: phase i >= 1. CODE order: critic before actor.
 PHASE_STAGES = ("rollout", "orm", "replay", "critic", "actor", "eval", "curriculum")
 GPU_STAGES = frozenset({"sft", "orm_init", "orm", "replay", "critic", "actor", "curriculum"})

@@ -6,6 +6,7 @@ Every other module builds prompts through these functions; there is no second co
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 EOT = "<|eot_id|>"
 BEGIN_OF_TEXT = "<|begin_of_text|>"
@@ -15,6 +16,13 @@ HTML_PLACEHOLDER = "** Simplified html **"
 
 # §7.3: the whole prompt may hold 16,384 - 512 characters of history plus current HTML.
 MAX_PROMPT_CHARS = 16384 - 512  # 15,872
+
+# Where a prompt longer than the model's token budget was cut (trainer/data.py `fit_prompt`).
+PAGE_CUT = "\n[... page cut ...]\n"
+HISTORY_CUT = "[... earlier actions cut ...]\n"
+ORM_SCREENSHOT = "\nThe Current Screenshot:\n"
+ORM_TAIL = f"{EOT}<|start_header_id|>assistant<|end_header_id|>\n\n"
+AGENT_TAIL = f"\n\n{EOT}{ASSISTANT_HEADER}"
 
 # §4.1. Our own wording of the ORM's system instruction (the released text is paraphrased in the
 # spec, not reproduced); users of the released ORM can pass theirs as `system`.
@@ -105,6 +113,45 @@ def build_orm_prompt(
     user = build_orm_user(intent, responses, last_html, variant=variant)
     return (
         f"{BEGIN_OF_TEXT}<|start_header_id|>system<|end_header_id|>\n\n{system}{EOT}"
-        f"<|start_header_id|>user<|end_header_id|>\n\n{user}{EOT}"
-        f"<|start_header_id|>assistant<|end_header_id|>\n\n"
+        f"<|start_header_id|>user<|end_header_id|>\n\n{user}{ORM_TAIL}"
     )
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    """An agent or ORM prompt in the order written: `head + history + middle + page + tail`.
+
+    head: BOS, system text and intent (ORM) or the task instruction (agent); history: the earlier
+    actions; middle: the headers before the page; page: the HTML; tail: the closing headers.
+    """
+
+    head: str
+    history: str
+    middle: str
+    page: str
+    tail: str
+
+
+def split_prompt(prompt: str) -> PromptParts | None:
+    """The parts of a prompt built by `build_orm_prompt` or `build_agent_prompt`; None for others."""
+    if prompt.startswith(f"{BEGIN_OF_TEXT}<|start_header_id|>system") and prompt.endswith(ORM_TAIL):
+        at = prompt.find("\n\nAction History:\n")
+        if at < 0:
+            return None
+        a = at + len("\n\nAction History:\n")
+        shot = prompt.find(ORM_SCREENSHOT, a - 1)  # an empty history shares its newline
+        if shot < 0:
+            return None
+        b, c, d = max(shot, a), shot + len(ORM_SCREENSHOT), len(prompt) - len(ORM_TAIL)
+    elif prompt.startswith("Task Instruction: ") and prompt.endswith(AGENT_TAIL):
+        a = prompt.find("\n\nRound 0\n\n") + 2
+        user = prompt.rfind(f"{EOT}{USER_HEADER}")
+        b = prompt.rfind("Round ", 0, user)
+        if a < 2 or user < 0 or b < a:
+            return None
+        c, d = user + len(f"{EOT}{USER_HEADER}"), len(prompt) - len(AGENT_TAIL)
+    else:
+        return None
+    if c > d:
+        return None
+    return PromptParts(prompt[:a], prompt[a:b], prompt[b:c], prompt[c:d], prompt[d:])

@@ -15,10 +15,17 @@ from django.utils.safestring import SafeString, mark_safe
 CHARTS: tuple[tuple[str, str, str, str, tuple[float, float] | None], ...] = (
     ("success", "Test success rate", "eval/success_rate", "success (%)", (0.0, 100.0)),
     ("orm", "ORM accuracy vs ground truth", "orm/accuracy", "accuracy (%)", (0.0, 100.0)),
+    (
+        "orm_heldout",
+        "ORM balanced accuracy, held-out test tasks",
+        "orm_heldout/balanced_accuracy",
+        "balanced accuracy (%)",
+        (0.0, 100.0),
+    ),
     ("losses", "Losses", "loss/", "loss", None),
     ("throughput", "Rollout throughput", "rollout/steps_per_s", "steps / s", None),
 )
-PERCENT_PREFIXES = ("eval/success_rate", "orm/accuracy")
+PERCENT_PREFIXES = ("eval/success_rate", "orm/accuracy", "orm_heldout/balanced_accuracy")
 COLORS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04")
 WIDTH, HEIGHT = 520, 230
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 26, 42

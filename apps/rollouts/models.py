@@ -21,6 +21,7 @@ class Trajectory(models.Model):
         TRAIN = "train"  # rollouts that feed training
         EVAL = "eval"  # evaluation on the test split
         DEMO = "demo"  # oracle demonstrations (phase 0 SFT data)
+        HELDOUT = "heldout"  # oracle runs on test tasks: the ORM's held-out successes (§4)
 
     task = models.ForeignKey(
         "curriculum.Task", on_delete=models.PROTECT, related_name="trajectories"

@@ -63,7 +63,8 @@ def _limits(config: RunConfig, purpose: str):
     from trainer.env.types import EpisodeLimits
 
     r = config.rollout
-    steps = max(r.max_steps, 30) if purpose == Trajectory.Purpose.DEMO else r.max_steps
+    oracle = purpose in (Trajectory.Purpose.DEMO, Trajectory.Purpose.HELDOUT)
+    steps = max(r.max_steps, 30) if oracle else r.max_steps
     return EpisodeLimits(
         max_steps=steps,
         max_repeats=r.max_repeats,
@@ -77,7 +78,7 @@ def _limits(config: RunConfig, purpose: str):
 
 def _policy_factory(config: RunConfig, purpose: str, model_dir: str | None):
     """task -> Policy: the oracle for demonstrations, else one batching policy over the checkpoint."""
-    if purpose == Trajectory.Purpose.DEMO:
+    if purpose in (Trajectory.Purpose.DEMO, Trajectory.Purpose.HELDOUT):
         from sandbox.oracle import oracle_policy
 
         return oracle_policy

@@ -18,8 +18,8 @@ from apps.curriculum.models import Task
 from apps.rollouts.models import Trajectory
 from apps.runs import orchestrator
 from apps.runs.models import Checkpoint, Phase, Run, StageRun
+from apps.runs.rows import demo_rows, records_of, trajectory_rows
 from apps.runs.runner import drive_inline, execute_stage
-from apps.runs.stages import demo_rows, records_of, trajectory_rows
 from trainer.config import RunConfig
 from trainer.phase import choose_tasks
 

@@ -1,8 +1,8 @@
-"""How well phase 0's ORM judges a finished run's later trajectories, retrained under other settings.
+"""How well a run's ORMs tell success from failure, against ground truth (`orm_measure`).
 
-The run's own phase-0 data (oracle successes and SFT rollouts labelled by ground truth) trains one
-ORM per variant from the run's SFT checkpoint; each is scored against the ground truth of every
-later trajectory the world's evaluators scored (training rollouts of phases >= 1 and evaluations).
+For every ORM of the run (the initial one and any later one), and optionally for the phase-0 ORM
+retrained from the run's data under other settings or for an LLM judge: the figures of
+`orm_sets.FIGURES` on the held-out test-task groups and on each phase's own rollouts.
 """
 
 from __future__ import annotations
@@ -14,68 +14,112 @@ from django.conf import settings
 
 from apps.rollouts.models import Trajectory
 from apps.runs.models import Checkpoint, Phase, Run
-from apps.runs.stages import SUCCESS, orm_init_examples, trajectory_rows
+from apps.runs.orm_sets import (
+    JUDGE_FORMAT,
+    figures,
+    heldout_examples,
+    heldout_figures,
+    orm_threshold,
+    orm_training_examples,
+    score_examples,
+)
+from apps.runs.rows import SUCCESS, trajectory_rows
 from trainer.config import RunConfig
+from trainer.learn.orm_data import example
 
 
-def judged_rows(run: Run) -> list[dict]:
-    """Trajectories after phase 0's training rollouts that have a ground-truth score."""
-    qs = Trajectory.objects.filter(run=run, status=Trajectory.Status.OK, score__isnull=False)
-    later = qs.filter(purpose=Trajectory.Purpose.TRAIN, phase__index__gte=1)
-    evals = qs.filter(purpose=Trajectory.Purpose.EVAL)
-    return trajectory_rows(later) + trajectory_rows(evals)
+def rollout_examples(run: Run, phase_index: int) -> list[dict]:
+    """A phase's own training rollouts that have a ground-truth score, labelled by it."""
+    qs = Trajectory.objects.filter(
+        run=run, phase__index=phase_index, purpose=Trajectory.Purpose.TRAIN,
+        status=Trajectory.Status.OK, score__isnull=False,
+    )  # fmt: skip
+    rows = trajectory_rows(qs)
+    for row in rows:
+        row["human_label"] = None
+    return [example(r, r["score"] >= SUCCESS, "policy") for r in rows]
 
 
-def measure_orm_variants(
-    run_id: int, variants: dict[str, list[str]], out_root: Path | None = None
+def orm_figures(
+    run: Run, config: RunConfig, orm: Checkpoint, groups: dict, from_phase: int
 ) -> dict:
-    """{variant: metrics} for an ORM trained on the run's phase-0 data with each list of overrides."""
-    from trainer.learn.orm import classification_metrics, orm_scores, train_orm
-    from trainer.prompts import build_orm_prompt
+    """Held-out figures and, per phase from `from_phase` on, the figures on its own rollouts."""
+    out: dict = {"threshold": orm_threshold(config, orm), "rollouts": {}}
+    out["heldout"] = heldout_figures(config, orm, groups) if any(groups.values()) else {}
+    phases = Phase.objects.filter(run=run, index__gte=from_phase).order_by("index")
+    for phase in phases:
+        examples = rollout_examples(run, phase.index)
+        if examples:
+            probs = score_examples(config, orm, examples)
+            out["rollouts"][str(phase.index)] = figures(probs, examples, out["threshold"])
+    return out
+
+
+def measure_run_orms(
+    run_id: int,
+    *,
+    retrain: list[str] | None = None,
+    judge: tuple[str, str] | None = None,
+    out_root: Path | None = None,
+) -> dict:
+    """{"orms": [...]} for the run's ORM checkpoints, plus "retrained" (the phase-0 ORM trained
+    again from the run's data with the `retrain` overrides) and "judge" ((url, model)) if asked."""
+    from trainer.learn.orm import train_orm
 
     run = Run.objects.get(pk=run_id)
-    phase0 = Phase.objects.get(run=run, index=0)
-    actor = (
-        Checkpoint.objects.filter(run=run, kind=Checkpoint.Kind.ACTOR, phase=phase0)
-        .order_by("pk")
-        .first()
-    )
-    if actor is None:
-        raise ValueError(f"run {run_id} has no phase-0 actor checkpoint to start the ORM from")
-    base = RunConfig.from_dict(run.config)
-    variant = base.rollout.prompt
-    examples = orm_init_examples(run.pk, phase0, variant)
-    rows = judged_rows(run)
-    if not examples or not rows:
-        raise ValueError(f"run {run_id} has no phase-0 ORM data or no later scored trajectories")
-    prompts = [
-        build_orm_prompt(r["intent"], r["responses"], r["observations"][-1], variant=variant)
-        for r in rows
-    ]
-    truth = [r["score"] >= SUCCESS for r in rows]
-    out_root = out_root or Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}" / "orm-measure"
+    config = RunConfig.from_dict(run.config)
+    groups = heldout_examples(run, config)
     result: dict = {
         "run_id": run.pk,
-        "train_examples": len(examples),
-        "train_positives": sum(bool(e["label"]) for e in examples),
-        "judged": len(rows),
-        "judged_successes": sum(truth),
-        "variants": {},
+        "heldout_counts": {g: len(v) for g, v in groups.items()},
+        "orms": [],
     }
-    for name, overrides in variants.items():
-        config = base.with_overrides(overrides)
+    for orm in Checkpoint.objects.filter(run=run, kind=Checkpoint.Kind.ORM).order_by(
+        "phase__index", "pk"
+    ):
+        index = orm.phase.index if orm.phase else 0
+        entry = {"checkpoint": orm.pk, "phase": index, "path": orm.path, "format": orm.format}
+        entry.update(orm_figures(run, config, orm, groups, index))
+        result["orms"].append(entry)
+    if retrain is not None:
+        phase0 = Phase.objects.get(run=run, index=0)
+        actor = (
+            Checkpoint.objects.filter(run=run, kind=Checkpoint.Kind.ACTOR, phase=phase0)
+            .order_by("pk")
+            .first()
+        )
+        if actor is None:
+            raise ValueError(f"run {run_id} has no phase-0 actor checkpoint to start the ORM from")
+        variant = config.with_overrides(retrain)
+        examples = orm_training_examples(run, phase0, variant)
+        if not examples:
+            raise ValueError(f"run {run_id} has no phase-0 ORM data")
+        out_root = out_root or Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}" / "orm-measure"
         t0 = time.time()
-        trained = train_orm(config, examples, out_root / name, init=actor.path)
-        probs = orm_scores(
-            trained["model_dir"], prompts, max_seq_len=config.engine.max_seq_len,
-            device=config.engine.device,
-        )  # fmt: skip
-        metrics = classification_metrics(probs, truth, config.orm.threshold)
-        result["variants"][name] = {
-            "overrides": overrides,
-            "heldout": {k: v for k, v in trained.items() if k.startswith("orm/")},
-            "later": {k: v for k, v in metrics.items() if k != "orm/heldout"},
-            "said_yes": sum(p >= config.orm.threshold for p in probs),
-            "seconds": round(time.time() - t0, 1),
+        trained = train_orm(variant, examples, out_root / "retrained", init=actor.path)
+        seconds = round(time.time() - t0, 1)
+        orm = Checkpoint(run=run, kind=Checkpoint.Kind.ORM, path=trained["model_dir"])
+        result["retrained"] = {
+            "overrides": retrain,
+            "train_seconds": seconds,
+            "examples": _counts(examples),
+            "calibration": {k: v for k, v in trained.items() if k.startswith("orm/")},
+            **orm_figures(run, variant, orm, groups, 0),
         }
+    if judge is not None:
+        url, model = judge
+        judged = config.with_overrides(
+            ["orm.backend=openai", f"orm.judge_url={url}", f"orm.judge_model={model}"]
+        )
+        orm = Checkpoint(run=run, kind=Checkpoint.Kind.ORM, path=url, format=JUDGE_FORMAT)
+        result["judge"] = {"url": url, "model": model, **orm_figures(run, judged, orm, groups, 0)}
     return result
+
+
+def _counts(examples: list[dict]) -> dict:
+    """Training examples by source and label, before balancing."""
+    out: dict = {}
+    for ex in examples:
+        key = f"{ex.get('source', '')}/{'yes' if ex['label'] else 'no'}"
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))

@@ -19,10 +19,16 @@ from apps.rollouts.models import Trajectory
 from apps.runs.errors import StageError
 from apps.runs.models import Checkpoint, Phase, Run, StageRun
 from apps.runs.reporter import DjangoReporter
+from apps.runs.rows import (
+    SUCCESS,
+    demo_rows,
+    finished_train,
+    records_of,
+    trajectory_rows,
+    world_tasks,
+)
 from trainer.config import RunConfig
-from trainer.phase import choose_tasks, step_records
-
-SUCCESS = 1.0
+from trainer.phase import choose_tasks
 
 
 @dataclass
@@ -60,10 +66,6 @@ def require_checkpoint(run_id: int, kind: str, before_phase: int | None = None) 
     return ckpt
 
 
-def world_tasks(config: RunConfig, split: str):
-    return Task.objects.filter(world=config.world, split=split, status=Task.Status.APPROVED)
-
-
 def rollout_task_ids(ctx: StageContext) -> list[int]:
     """This phase's rollout tasks: the previous phase's generated tasks, topped up from the train split."""
     n = ctx.config.rollout.tasks_per_phase
@@ -89,75 +91,6 @@ def demo_task_ids(config: RunConfig) -> list[int]:
     sites = [s[0] if s else "" for _, s in pool]
     n = config.sft.demo_tasks or config.rollout.tasks_per_phase
     return sorted(int(k) for k in choose_tasks(keys, sites, n, -1))
-
-
-def trajectory_rows(qs) -> list[dict]:
-    """(intent, observations, responses, ...) per finished trajectory, steps in order."""
-    rows = []
-    for traj in qs.select_related("task").prefetch_related("steps"):
-        steps = sorted(traj.steps.all(), key=lambda s: s.index)
-        if not steps:
-            continue
-        rows.append(
-            {
-                "id": traj.pk,
-                "intent": traj.task.intent,
-                "site": traj.task.site_label,
-                "observations": [s.observation for s in steps],
-                "responses": [s.response for s in steps],
-                "token_ids": [s.token_ids for s in steps],
-                "score": traj.score,
-                "reward": traj.reward,
-                "human_label": traj.human_label,
-            }
-        )
-    return rows
-
-
-def records_of(
-    rows: list[dict], gamma: float, reward_key: str = "reward", variant: str = "webrl"
-) -> list[dict]:
-    """Step records of finished trajectories, with agent prompts of `variant` (`rollout.prompt`)."""
-    out = []
-    for row in rows:
-        reward = row[reward_key]
-        reward = 0.0 if reward is None else (1.0 if reward >= 0.5 else 0.0)
-        out.extend(
-            step_records(
-                row["intent"], row["observations"], row["responses"], reward, gamma, variant=variant
-            )
-        )
-    return out
-
-
-def demo_rows(run_id: int) -> list[dict]:
-    """Successful oracle demonstrations of the run's phase 0 (label 1 by ground truth)."""
-    qs = Trajectory.objects.filter(
-        run_id=run_id,
-        purpose=Trajectory.Purpose.DEMO,
-        status=Trajectory.Status.OK,
-        score__gte=SUCCESS,
-    )
-    rows = trajectory_rows(qs)
-    for row in rows:
-        row["reward"] = 1.0
-    return rows
-
-
-def orm_example(row: dict, label: bool, variant: str = "webrl") -> dict:
-    return {
-        "intent": row["intent"],
-        "responses": row["responses"],
-        "last_html": row["observations"][-1],
-        "label": label,
-        "prompt_variant": variant,
-    }
-
-
-def finished_train(phase: Phase):
-    return Trajectory.objects.filter(
-        phase=phase, purpose=Trajectory.Purpose.TRAIN, status=Trajectory.Status.OK
-    )
 
 
 # --- stages -----------------------------------------------------------------------------------
@@ -207,20 +140,15 @@ def stage_sft(ctx: StageContext) -> dict:
 
 
 def label_with_orm(ctx: StageContext, orm: Checkpoint, rows: list[dict]) -> dict:
-    """ORM verdicts on every row; reward = human label, else the ORM's; accuracy against ground truth."""
-    from trainer.learn.orm import classification_metrics, orm_scores
-    from trainer.prompts import build_orm_prompt
+    """ORM verdicts on every row; reward = human label, else the ORM's; figures against ground truth."""
+    from apps.runs.orm_sets import orm_threshold, score_examples
+    from trainer.learn.orm import classification_metrics
+    from trainer.learn.orm_data import example
 
     if not rows:
         return {"orm/labelled": 0.0}
-    variant = ctx.config.rollout.prompt
-    prompts = [
-        build_orm_prompt(r["intent"], r["responses"], r["observations"][-1], variant=variant)
-        for r in rows
-    ]
-    probs = orm_scores(orm.path, prompts, max_seq_len=ctx.config.engine.max_seq_len,
-                       device=ctx.config.engine.device)  # fmt: skip
-    threshold = ctx.config.orm.threshold
+    probs = score_examples(ctx.config, orm, [example(r, False, "policy") for r in rows])
+    threshold = orm_threshold(ctx.config, orm)
     with transaction.atomic():
         for row, p in zip(rows, probs, strict=True):
             p = min(max(float(p), 0.0), 1.0)
@@ -242,13 +170,36 @@ def label_with_orm(ctx: StageContext, orm: Checkpoint, rows: list[dict]) -> dict
         for p, r in zip(probs, rows, strict=True)
         if r["score"] is not None
     ]
-    metrics = {"orm/labelled": float(len(rows)),
+    metrics = {"orm/labelled": float(len(rows)), "orm/threshold": threshold,
                "orm/success_rate": sum(r["reward"] for r in rows) / len(rows)}  # fmt: skip
     if scored:
         truth = classification_metrics([p for p, _ in scored], [y for _, y in scored], threshold)
         metrics.update({k: v for k, v in truth.items() if k != "orm/heldout"})
         metrics["orm/scored"] = float(len(scored))
     return metrics
+
+
+def heldout_task_ids(config: RunConfig) -> list[int]:
+    """Test tasks with an oracle plan whose oracle runs are the ORM's held-out successes."""
+    n = config.orm.heldout_tasks
+    pool = list(
+        world_tasks(config, "test").filter(config__has_key="oracle").values_list("pk", "sites")
+    )
+    if not n or not pool:
+        return []
+    keys = [str(pk) for pk, _ in pool]
+    sites = [s[0] if s else "" for _, s in pool]
+    return sorted(int(k) for k in choose_tasks(keys, sites, min(n, len(pool)), -2))
+
+
+def orm_heldout_metrics(ctx: StageContext, orm: Checkpoint) -> dict:
+    """`orm_heldout/<figure>/<group>` of the ORM on the run's held-out test-task trajectories."""
+    from apps.runs.orm_sets import heldout_examples, heldout_figures, heldout_metrics
+
+    groups = heldout_examples(ctx.run, ctx.config)
+    if not any(groups.values()):
+        return {}
+    return heldout_metrics(heldout_figures(ctx.config, orm, groups))
 
 
 def record_phase_metrics(ctx: StageContext, metrics: dict) -> None:
@@ -259,34 +210,43 @@ def record_phase_metrics(ctx: StageContext, metrics: dict) -> None:
         phase.save(update_fields=["metrics"])
 
 
-def orm_init_examples(run_id: int, phase0: Phase, variant: str = "webrl") -> list[dict]:
-    """Phase 0's ORM data: the oracle's successes, then the SFT policy's rollouts labelled by a
-    human where one labelled them, else by ground truth."""
-    rollouts = [r for r in trajectory_rows(finished_train(phase0)) if r["score"] is not None]
-    examples = [orm_example(r, True, variant) for r in demo_rows(run_id)]
-    for r in rollouts:
-        label = r["human_label"] if r["human_label"] is not None else r["score"] >= SUCCESS
-        examples.append(orm_example(r, bool(label), variant))
-    return examples
-
-
 def stage_orm_init(ctx: StageContext) -> dict:
-    """Phase 0: ORM trained on oracle successes and the SFT policy's rollouts labelled by ground truth."""
+    """Phase 0: the oracle on held-out test tasks, then the initial ORM, trained (§4.2) on the train
+    tasks' oracle successes, near-misses and SFT rollouts, or the LLM judge; its verdicts on the
+    phase's rollouts and its held-out figures."""
+    from apps.runs.browser_stage import run_inline
+    from apps.runs.orm_sets import JUDGE_FORMAT, orm_training_examples
     from trainer.learn.orm import train_orm
 
-    examples = orm_init_examples(ctx.run.pk, ctx.phase, ctx.config.rollout.prompt)
-    if not examples:
-        raise StageError("no labelled trajectory to train the ORM on")
-    actor = require_checkpoint(ctx.run.pk, "actor")
-    result = train_orm(ctx.config, examples, ctx.dir("orm"), init=actor.path,
-                       on_step=ctx.reporter.on_train_step("orm_train"), should_stop=ctx.should_stop)  # fmt: skip
-    if not result.get("model_dir"):
-        return {}
-    held = {f"orm_init/{k.split('/')[-1]}": v for k, v in result.items() if k.startswith("orm/")}
-    orm = ctx.reporter.on_checkpoint("orm", result["model_dir"], result["steps"], held,
-                                     ctx.config.to_dict())  # fmt: skip
-    metrics = {"orm_init/examples": float(len(examples)), **held}
+    heldout = heldout_task_ids(ctx.config)
+    if heldout:
+        run_inline(ctx, Trajectory.Purpose.HELDOUT, heldout, on_progress=ctx.reporter.on_progress)
+        if ctx.should_stop():
+            return {}
+    o = ctx.config.orm
+    if o.backend == "openai":
+        orm = ctx.reporter.on_checkpoint("orm", f"{o.judge_url}#{o.judge_model}", 0, {},
+                                         ctx.config.to_dict())  # fmt: skip
+        Checkpoint.objects.filter(pk=orm.pk).update(format=JUDGE_FORMAT)
+        orm.format = JUDGE_FORMAT
+        metrics: dict = {}
+    else:
+        examples = orm_training_examples(ctx.run, ctx.phase, ctx.config)
+        if not examples:
+            raise StageError("no labelled trajectory to train the ORM on")
+        actor = require_checkpoint(ctx.run.pk, "actor")
+        result = train_orm(ctx.config, examples, ctx.dir("orm"), init=actor.path,
+                           on_step=ctx.reporter.on_train_step("orm_train"), should_stop=ctx.should_stop)  # fmt: skip
+        if not result.get("model_dir"):
+            return {}
+        held = {
+            f"orm_init/{k.split('/')[-1]}": v for k, v in result.items() if k.startswith("orm/")
+        }
+        orm = ctx.reporter.on_checkpoint("orm", result["model_dir"], result["steps"], held,
+                                         ctx.config.to_dict())  # fmt: skip
+        metrics = {"orm_init/examples": float(len(examples)), **held}
     metrics.update(label_with_orm(ctx, orm, trajectory_rows(finished_train(ctx.phase))))
+    metrics.update(orm_heldout_metrics(ctx, orm))
     record_phase_metrics(ctx, metrics)
     return metrics
 
@@ -294,6 +254,7 @@ def stage_orm_init(ctx: StageContext) -> dict:
 def stage_orm(ctx: StageContext) -> dict:
     orm = require_checkpoint(ctx.run.pk, "orm")
     metrics = label_with_orm(ctx, orm, trajectory_rows(finished_train(ctx.phase)))
+    metrics.update(orm_heldout_metrics(ctx, orm))
     record_phase_metrics(ctx, metrics)
     return metrics
 

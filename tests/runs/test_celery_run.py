@@ -215,7 +215,7 @@ def test_a_killed_training_worker_resumes_from_the_last_completed_stage(owner, w
         StageRun.objects.filter(phase__run=run, status="done").values_list("pk", "finished_at")
     )
     assert {n for n in StageRun.objects.filter(pk__in=[p for p, _ in done_before]).values_list(
-        "name", flat=True)} == {"sft", "rollout"}  # fmt: skip
+        "name", flat=True)} == {"sft", "rollout", "eval"}  # fmt: skip
     workers.start("gpu2", "default,gpu")
     wait_for(lambda: "re-queued or failed 1" in workers.reap(12), 120, "the stale stage re-queued")
     wait_for(lambda: _status(run) not in Run.ACTIVE, 600, "the run to finish", every=2)

@@ -64,19 +64,26 @@ def test_a_one_phase_run_completes_with_every_row_linked(owner, site):
         assert "orm/accuracy" in phase.metrics and "eval/success_rate" in phase.metrics
     assert Task.objects.count() >= 6
 
-    # orm_measure retrains phase 0's ORM from this run's data and judges its later trajectories.
-    from apps.runs.orm_measure import measure_orm_variants
+    # Phase 0 ran the oracle on the test tasks: the ORM's held-out successes, never trained on.
+    heldout = Trajectory.objects.filter(run=run, purpose="heldout", task__split="test")
+    assert heldout.count() == 2 and heldout.filter(status="ok", score=1.0).exists()
+    for name in ("orm_heldout/balanced_accuracy/all", "orm_heldout/recall/oracle_success"):
+        assert MetricPoint.objects.filter(run=run, name=name).count() == 2  # phases 0 and 1
 
-    variants = {"off": ["orm.balance=false"], "on": ["orm.balance=true"]}
-    measured = measure_orm_variants(run.pk, variants, out_root=site.CHECKPOINT_ROOT / "measure")
-    judged = (
-        Trajectory.objects.filter(status="ok", score__isnull=False, run=run)
-        .exclude(purpose="demo")
-        .exclude(purpose="train", phase__index=0)
+    # orm_measure: the run's ORM on the held-out groups and each phase's rollouts, and the
+    # phase-0 ORM retrained from the run's data.
+    from apps.runs.orm_measure import measure_run_orms
+
+    measured = measure_run_orms(run.pk, retrain=[], out_root=site.CHECKPOINT_ROOT / "measure")
+    assert measured["heldout_counts"]["oracle_success"] == heldout.filter(score=1.0).count()
+    assert (
+        measured["heldout_counts"]["policy_failure"] + measured["heldout_counts"]["policy_success"]
+        == Trajectory.objects.filter(run=run, purpose="eval", status="ok").count()
     )
-    assert measured["judged"] == judged.count() > 0
-    assert measured["train_examples"] >= demos.filter(status="ok", score=1.0).count()
-    for name in variants:
-        later = measured["variants"][name]["later"]
-        assert set(later) == {"orm/accuracy", "orm/precision", "orm/recall", "orm/specificity"}
-        assert all(0.0 <= v <= 1.0 for v in later.values())
+    (orm,) = measured["orms"]
+    for entry in (orm, measured["retrained"]):
+        figs = entry["heldout"]["oracle_success"]
+        assert figs["n_success"] == measured["heldout_counts"]["oracle_success"]
+        assert figs["n_failure"] == 0 and figs["recall"] == figs["accuracy"]
+        assert set(entry["rollouts"]) <= {"0", "1"}
+    assert measured["retrained"]["examples"]["oracle/yes"] == demos.filter(score=1.0).count()

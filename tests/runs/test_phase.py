@@ -20,7 +20,7 @@ from trainer.prompts import build_agent_prompt
 
 
 def test_phase_zero_fine_tunes_then_rolls_out_and_later_phases_follow_the_paper_order():
-    assert phase_stages(0, 2) == ("sft", "rollout", "orm_init", "eval", "curriculum")
+    assert phase_stages(0, 2) == ("sft", "rollout", "eval", "orm_init", "curriculum")
     assert phase_stages(1, 2) == (
         "rollout", "orm", "replay", "critic", "actor", "eval", "curriculum",
     )  # fmt: skip

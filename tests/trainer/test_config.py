@@ -113,3 +113,20 @@ def test_decoding_and_prompt_variants_are_checked_with_the_choices_named():
         ConfigError, match="rollout.prompt: set it to 'webrl' or 'instruction_last'"
     ):
         dataclasses.replace(preset("paper-llama8b"), rollout=rollout)
+
+
+def test_the_orm_settings_are_checked_and_a_judge_needs_its_url_and_model():
+    base = preset("demo-cpu")
+    for bad, match in (
+        ("orm.threshold=1.5", "orm.threshold"),
+        ("orm.holdout_fraction=1.0", "orm.holdout_fraction"),
+        ("orm.examples_per_class=-1", "orm.examples_per_class"),
+        ("orm.heldout_tasks=-5", "orm.heldout_tasks"),
+        ("orm.backend=openai", "orm.judge_url and orm.judge_model"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            base.with_overrides([bad])
+    judge = base.with_overrides(
+        ["orm.backend=openai", "orm.judge_url=http://127.0.0.1:8000/v1", "orm.judge_model=m"]
+    )
+    assert judge.orm.backend == "openai" and RunConfig.from_dict(judge.to_dict()) == judge

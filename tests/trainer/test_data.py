@@ -8,6 +8,7 @@ from trainer.learn.data import (
     action_ids_for,
     add_mc_returns,
     collate,
+    fit_prompt,
     mc_returns,
     read_steps,
     tokenize_example,
@@ -20,7 +21,18 @@ from trainer.learn.tokenizer import (
     train_tokenizer,
     wrap_tokenizer,
 )
-from trainer.prompts import EOT, build_orm_prompt
+from trainer.prompts import (
+    AGENT_TAIL,
+    BEGIN_OF_TEXT,
+    EOT,
+    HISTORY_CUT,
+    ORM_SYSTEM,
+    ORM_TAIL,
+    PAGE_CUT,
+    build_agent_prompt,
+    build_critic_prompt,
+    build_orm_prompt,
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,22 +113,86 @@ def test_sampled_token_ids_are_scored_as_given_not_retokenized(tok):
     assert action_ids_for(tok, rec) == [*sampled, eot_id(tok)]
 
 
-def test_long_prompts_keep_the_task_line_and_lose_the_left_of_the_rest_so_the_action_survives(tok):
+def _page(words: int) -> str:
+    """A page whose start, middle and end are marked by words found nowhere else."""
+    rows = [f'<p id="{i}"> row {i} of the table </p>' for i in range(words)]
+    half = len(rows) // 2
+    return " ".join(["<html> <h1> PAGESTART </h1>", *rows[:half], "<b> MIDDLEWORD </b>",
+                     *rows[half:], "<h2> PAGEEND </h2> </html>"])  # fmt: skip
+
+
+RESPONSES = [
+    '# Element: the orders link\ndo(action="Click", element="4")',
+    'do(action="Scroll Down")',
+    'exit(message="cancelled")',
+]
+
+
+def _check_cut(tok, prompt: str, budget: int) -> str:
+    full = encode_prompt(tok, prompt)
+    ids = fit_prompt(tok, prompt, budget)
+    assert len(full) > 10 * budget and len(ids) == budget
+    assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1
+    text = tok.decode(ids)
+    assert text.count(PAGE_CUT) == 1 and "MIDDLEWORD" not in text
+    return text
+
+
+def test_a_long_orm_prompt_keeps_system_intent_and_history_and_cuts_the_page_in_the_middle(tok):
+    intent = "Cancel the order of the blue teapot"
+    prompt = build_orm_prompt(intent, RESPONSES, _page(900))
+    text = _check_cut(tok, prompt, 512)
+    before_page = prompt[: prompt.index("PAGESTART") + len("PAGESTART")]
+    assert before_page == (
+        f"{BEGIN_OF_TEXT}<|start_header_id|>system<|end_header_id|>\n\n{ORM_SYSTEM}{EOT}"
+        f"<|start_header_id|>user<|end_header_id|>\n\nThe User Intent:\n{intent}\n\n"
+        'Action History:\n# Element: the orders link; do(action="Click", element="4")\n'
+        'do(action="Scroll Down")\nexit(message="cancelled")\n\n'
+        "The Current Screenshot:\n<html> <h1> PAGESTART"
+    )
+    assert text.startswith(before_page)
+    assert text.endswith(f"PAGEEND </h2> </html>{ORM_TAIL}")
+
+
+def test_long_agent_and_critic_prompts_keep_the_instruction_and_history_and_cut_the_page(tok):
+    intent = "Cancel the order of the blue teapot"
+    for prompt in (
+        build_agent_prompt(intent, RESPONSES[:2], _page(400)),  # §7.3's character guard: 15,872
+        build_critic_prompt(intent, _page(400)),
+    ):
+        text = _check_cut(tok, prompt, 512)
+        before_page = BEGIN_OF_TEXT + prompt[: prompt.index("PAGESTART") + len("PAGESTART")]
+        assert text.startswith(before_page)
+        assert text.startswith(f"{BEGIN_OF_TEXT}Task Instruction: {intent}\n\nRound 0\n\n")
+        assert text.endswith(f"PAGEEND </h2> </html>{AGENT_TAIL}")
+    assert RESPONSES[0] in _check_cut(
+        tok, build_agent_prompt(intent, RESPONSES[:2], _page(400)), 512
+    )
+
+
+def test_a_long_history_loses_its_oldest_actions_and_leaves_the_page_half_the_room(tok):
+    intent = "Open the last issue"
+    responses = [f'do(action="Click", element="{1000 + i}")' for i in range(120)]
+    prompt = build_orm_prompt(intent, responses, _page(300))
+    ids = fit_prompt(tok, prompt, 512)
+    text = tok.decode(ids)
+    assert len(ids) == 512 and text.startswith(prompt[: prompt.index("Action History:\n") + 16])
+    assert HISTORY_CUT in text and responses[-1] in text and responses[0] not in text
+    page_ids = encode_text(tok, text[text.index("The Current Screenshot:\n") + 24 :])
+    fixed = len(encode_prompt(tok, prompt[: prompt.index("Action History:\n") + 16]))
+    assert len(page_ids) >= (512 - fixed - 30) // 2  # at least half of the room after the head
+    assert "PAGESTART" in text and "PAGEEND" in text
+
+
+def test_a_prompt_that_fits_is_left_alone_and_the_action_always_survives(tok):
     rec = make_steps(1)[0]
     action = action_ids_for(tok, rec)
-    head = encode_text(tok, rec["observation"][: rec["observation"].index("\n\n") + 2])
     full = tokenize_example(tok, rec["observation"], action, 10_000)
-    budget = 4 * len(head) + 4
-    assert len(full.input_ids) > len(action) + budget
-    cut = tokenize_example(tok, rec["observation"], action, len(action) + budget)
-    assert len(cut.input_ids) == len(action) + budget
-    assert cut.input_ids[0] == tok.bos_token_id
-    assert cut.input_ids[1 : 1 + len(head)] == head
-    assert tok.decode(head).startswith("Task Instruction: ")
-    assert cut.input_ids[-len(action) :] == action
-    rest = budget - 1 - len(head)
-    assert cut.input_ids[1 + len(head) :] == full.input_ids[-(rest + len(action)) :]
-    assert sum(cut.action_mask) == len(action)
+    assert full.input_ids[: -len(action)] == encode_prompt(tok, rec["observation"])
+    long_prompt = build_agent_prompt("Search for tea", [], _page(900))
+    cut = tokenize_example(tok, long_prompt, action, 300)
+    assert len(cut.input_ids) == 300 and cut.input_ids[-len(action) :] == action
+    assert cut.input_ids[: -len(action)] == fit_prompt(tok, long_prompt, 300 - len(action))
 
 
 def test_a_prompt_whose_first_paragraph_is_too_long_is_cut_from_the_left(tok):

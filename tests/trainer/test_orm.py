@@ -1,12 +1,15 @@
+from pathlib import Path
+
 import pytest
 import torch
 
-from tests.trainer.helpers import PAGES, tiny_config
+from tests.trainer.helpers import PAGES, WORDS, tiny_config
 from trainer.learn.models import load_causal_lm, load_tokenizer
 from trainer.learn.orm import (
     OrmError,
     classification_metrics,
     example_label,
+    example_prompt,
     orm_scores,
     p_yes,
     train_orm,
@@ -67,48 +70,104 @@ def test_human_labels_override_ground_truth():
     assert example_label({"label": "yes"}) is True
 
 
-def test_metrics_count_accuracy_precision_and_recall():
-    m = classification_metrics([0.9, 0.8, 0.2, 0.6], [True, False, False, True])
-    assert (
-        m["orm/accuracy"] == 0.75
-        and m["orm/precision"] == pytest.approx(2 / 3)
-        and m["orm/recall"] == 1.0
-        and m["orm/specificity"] == 0.5
-    )
+def test_metrics_count_accuracy_balanced_accuracy_precision_recall_and_classes():
+    m = classification_metrics([0.9, 0.8, 0.2, 0.6, 0.1], [True, False, False, True, False])
+    assert m == {
+        "orm/accuracy": 0.8,
+        "orm/balanced_accuracy": pytest.approx((1.0 + 2 / 3) / 2),
+        "orm/precision": pytest.approx(2 / 3),
+        "orm/recall": 1.0,
+        "orm/specificity": pytest.approx(2 / 3),
+        "orm/n_success": 2.0,
+        "orm/n_failure": 3.0,
+        "orm/heldout": 5.0,
+    }
 
 
-def test_balancing_repeats_the_rarer_label_until_both_are_equally_frequent():
-    from trainer.learn.orm import balance_labels
-
-    items = ["y1", "y2", "y3", "y4", "y5", "n1", "n2"]
-    labels = [True] * 5 + [False] * 2
-    out = balance_labels(items, labels, seed=0)
-    assert out[: len(items)] == items
-    assert sum(x.startswith("n") for x in out) == sum(x.startswith("y") for x in out) == 5
-    assert out[len(items) : len(items) + 2] == ["n1", "n2"]  # one whole copy before sampling
-    assert balance_labels(["y1", "y2"], [True, True], seed=0) == ["y1", "y2"]
-    assert balance_labels(items, labels, seed=0) == out
+def test_a_model_that_says_yes_or_no_to_everything_is_caught_by_balanced_accuracy():
+    labels = [True] * 18 + [False] * 2  # as phase 0's data: mostly oracle successes
+    yes_heavy = classification_metrics([0.97] * 20, labels)
+    assert yes_heavy["orm/accuracy"] == 0.9 and yes_heavy["orm/balanced_accuracy"] == 0.5
+    no_heavy = classification_metrics([0.03] * 20, [not y for y in labels])
+    assert no_heavy["orm/accuracy"] == 0.9 and no_heavy["orm/balanced_accuracy"] == 0.5
+    # one class alone: its own rate (a set of failures scores the share called NO)
+    assert classification_metrics([0.1, 0.7], [False, False])["orm/balanced_accuracy"] == 0.5
 
 
-def test_training_the_orm_reports_held_out_metrics(tmp_path):
-    examples = []
-    for i in range(20):
+def test_calibration_picks_the_cut_with_the_best_balanced_accuracy():
+    from trainer.learn.orm_calibration import balanced_accuracy, calibrate_threshold
+
+    # A YES-heavy ORM: every failure above 0.5, yet the scores separate the classes at 0.775.
+    successes, failures = [0.95, 0.9, 0.85, 0.8], [0.75, 0.7, 0.65, 0.6]
+    probs, labels = successes + failures, [True] * 4 + [False] * 4
+    assert balanced_accuracy(probs, labels, 0.5) == 0.5
+    t = calibrate_threshold(probs, labels)
+    assert t == pytest.approx(0.775) and balanced_accuracy(probs, labels, t) == 1.0
+    # Unbalanced: two cuts give 9/10 correct; balanced accuracy prefers the one that finds both
+    # successes (0.9375) over the one that misses one (0.75).
+    probs = [0.6, 0.4, 0.5, 0.3, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1]
+    labels = [True, True] + [False] * 8
+    assert calibrate_threshold(probs, labels) == pytest.approx(0.35)
+    # nothing to choose from: the default
+    assert calibrate_threshold([0.2, 0.9], [True, True], default=0.5) == 0.5
+    assert calibrate_threshold([0.4, 0.4], [True, False], default=0.6) == 0.6
+
+
+def _toy(n: int, offset: int) -> list[dict]:
+    """Successes end on a confirmation, failures on an error: a tiny model can tell them apart."""
+    out = []
+    for i in range(n):
         ok = i % 2 == 0
-        answer = "tea" if ok else "nothing"
-        examples.append(
+        word = WORDS[(i // 2 + offset) % len(WORDS)]
+        flash = (
+            '<div class="flash"> Your order has been placed. Thank you for your purchase! </div>'
+            if ok
+            else '<div class="error"> Payment declined: the card number is not valid. </div>'
+        )
+        out.append(
             {
-                "intent": "Find tea",
-                "responses": [f'exit(message="{answer}")'],
-                "last_html": PAGES["shop"],
+                "intent": f"Buy the {word} number {i + 100 * offset}",
+                "responses": [f'do(action="Click", element="{i % 3}")', 'exit(message="done")'],
+                "last_html": PAGES["shop"].replace("</html>", f"{flash} </html>"),
                 "label": ok,
             }
         )
-    config = tiny_config(**{"orm.epochs": 2, "orm.lr": 3e-3, "orm.holdout_fraction": 0.2})
-    result = train_orm(config, examples, tmp_path / "orm")
-    assert result["done"] and result["orm/heldout"] == 4
-    for key in ("orm/accuracy", "orm/precision", "orm/recall"):
-        assert 0.0 <= result[key] <= 1.0
-    scores = orm_scores(
-        result["model_dir"], [build_orm_prompt("Find tea", ['exit(message="tea")'], PAGES["shop"])]
-    )
-    assert 0.0 < scores[0] < 1.0
+    return out
+
+
+def test_orm_training_separates_a_toy_set_on_examples_it_never_saw(tmp_path):
+    from trainer.learn.orm_calibration import CALIBRATION_FILE, read_threshold
+
+    config = tiny_config(**{"orm.epochs": 6, "orm.lr": 3e-3, "orm.holdout_fraction": 0.25})
+    result = train_orm(config, _toy(48, 0), tmp_path / "orm")
+    assert result["done"] and result["orm/heldout"] == 12  # 12 tasks held out whole
+    assert 2 * result["orm/train_yes"] == result["orm/train_examples"] >= 30  # balanced
+    assert (Path(result["model_dir"]) / CALIBRATION_FILE).exists()
+    threshold = read_threshold(result["model_dir"], default=0.5)
+    assert threshold == result["orm/threshold"]
+    unseen = _toy(20, 7)
+    probs = orm_scores(result["model_dir"], [example_prompt(ex) for ex in unseen])
+    m = classification_metrics(probs, [ex["label"] for ex in unseen], threshold)
+    assert m["orm/accuracy"] > 0.9 and m["orm/balanced_accuracy"] > 0.9, (m, probs)
+
+
+def test_the_stored_threshold_is_read_back_and_an_uncalibrated_orm_uses_the_default(tmp_path):
+    from trainer.learn.orm_calibration import read_threshold, write_calibration
+
+    assert read_threshold(tmp_path, default=0.5) == 0.5
+    write_calibration(tmp_path, 0.31, {"heldout": 12})
+    assert read_threshold(tmp_path, default=0.5) == 0.31
+
+
+def test_scoring_cuts_a_long_prompt_exactly_as_training_did(sft_dir):
+    from trainer.learn.data import tokenize_example
+    from trainer.learn.orm import orm_prompt_ids
+    from trainer.learn.tokenizer import eot_id
+
+    tok = load_tokenizer(sft_dir)
+    page = " ".join(f'<p id="{i}"> row {i} </p>' for i in range(2000))
+    prompt = build_orm_prompt("Find tea", ['exit(message="tea")'], page)
+    yes, _ = yes_no_ids(tok)
+    trained = tokenize_example(tok, prompt, [yes, eot_id(tok)], 256).input_ids
+    assert len(encode_prompt(tok, prompt)) > 10 * 256 and len(trained) == 256
+    assert orm_prompt_ids(tok, prompt, 256) == trained[:-2]

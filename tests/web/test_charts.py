@@ -46,12 +46,15 @@ def test_run_charts_group_metrics_and_show_rates_in_percent():
             ("loss/critic", 3, 0.7),
             ("rollout/steps_per_s", 1, 12.0),
             ("orm/accuracy", 2, 0.8),
+            ("orm_heldout/balanced_accuracy/near_miss", 0, 0.75),
+            ("orm_heldout/accuracy/near_miss", 0, 0.6),
             ("other/ignored", 0, 1.0),
             ("loss/actor", 4, float("nan")),
         ]  # fmt: skip
     )
-    success, orm, losses, throughput = charts
+    success, orm, heldout, losses, throughput = charts
     assert "overall (50)" in success and "map (25)" in success
     assert "overall (80)" in orm
+    assert "near_miss (75)" in heldout and "60" not in heldout
     assert "critic (0.7)" in losses and "actor" not in losses
     assert "steps / s" in throughput and "ignored" not in "".join(charts)

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from trainer.env import miniwob, webarena
 from trainer.env.judge import JudgeError
@@ -326,3 +327,36 @@ async def evaluate_task(
     except JudgeError as exc:
         return None, {**detail, "needs_judge": True, "judge_error": str(exc)}
     return score, detail
+
+
+def _url_path(url: str) -> str:
+    """A URL without its origin (or `__SITE__` placeholder): what url_match compares offline."""
+    url = re.sub(r"^__[A-Z_]+__", "", str(url).strip())
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def score_offline(task: dict, answer: str, final_url: str) -> float | None:
+    """An episode's score from its answer and final URL alone, without a browser: string_match,
+    and url_match on the URL's path and query (the origin depends on the world instance). None
+    when the task needs the page (program_html), a judge or an evaluator it does not have."""
+    ev = task.get("eval") or {}
+    types = ev.get("eval_types") or []
+    if not types:
+        return None
+    score = 1.0
+    try:
+        for kind in types:
+            if kind == "string_match":
+                score *= score_string_match(
+                    ev.get("reference_answers") or {}, answer or "",
+                    intent=task.get("intent", ""), string_note=ev.get("string_note", ""),
+                )  # fmt: skip
+            elif kind == "url_match":
+                refs = OR.join(_url_path(u) for u in str(ev.get("reference_url") or "").split(OR))
+                score *= score_url_match(refs, _url_path(final_url), ev.get("url_note", "EXACT"))
+            else:
+                return None
+    except (NeedsJudge, EvaluatorError):
+        return None
+    return score

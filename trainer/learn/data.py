@@ -1,8 +1,8 @@
 """Step records of spec §10 (JSONL), Monte-Carlo returns (§1.5) and tokenisation into prompt/action masks.
 
-Long prompts keep BOS and their first paragraph (the task instruction) and lose tokens from the LEFT
-of the rest, so the action always fits in max_seq_len (the paper cuts on the right at 16k tokens,
-which never reaches the action there).
+A long agent or ORM prompt keeps its instruction (and system text), its action history and its
+closing headers, and loses the middle of the page's HTML, with a marker (`fit_prompt`), so the
+action always fits in max_seq_len (the paper cuts on the right at 16k tokens, never reached there).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from trainer.learn.tokenizer import encode_prompt, encode_text, eot_id
-from trainer.prompts import EOT
+from trainer.prompts import EOT, HISTORY_CUT, PAGE_CUT, split_prompt
 
 REQUIRED_FIELDS = ("observation", "action")
 STEP_FIELDS = (
@@ -128,18 +128,60 @@ def action_ids_for(tokenizer, rec: dict[str, Any]) -> list[int]:
 
 
 def fit_prompt(tokenizer, prompt: str, budget: int) -> list[int]:
-    """Prompt ids (BOS first) in at most `budget` tokens: BOS + first paragraph + the tail of the rest.
+    """Prompt ids (BOS first) in at most `budget` tokens; the one rule for training and scoring.
 
-    The first paragraph ("Task Instruction: ...", §7.3) is kept only while it takes at most a quarter
-    of the budget; otherwise the prompt simply loses tokens from its left, after BOS.
+    An agent or ORM prompt (`split_prompt`) keeps its head (system text, instruction, intent), its
+    middle and tail headers whole. The page keeps at least half of what is left: the history first
+    loses its oldest actions (marked `HISTORY_CUT`), then the page loses its middle (marked
+    `PAGE_CUT`). Any other prompt, or one whose head alone is too long, loses tokens from its left.
     """
     ids = encode_prompt(tokenizer, prompt)
     if len(ids) <= budget:
         return ids
+    parts = split_prompt(prompt)
+    if parts is not None:
+        head = encode_prompt(tokenizer, parts.head)
+        middle = encode_text(tokenizer, parts.middle)
+        tail = encode_text(tokenizer, parts.tail)
+        page = encode_text(tokenizer, parts.page)
+        page_marker = encode_text(tokenizer, PAGE_CUT)
+        avail = budget - len(head) - len(middle) - len(tail)  # for history and page
+        if avail > 2 * len(page_marker):
+            history = _cut_left(
+                encode_text(tokenizer, parts.history),
+                avail - min(len(page), avail // 2),
+                encode_text(tokenizer, HISTORY_CUT),
+            )
+            page = _cut_middle(page, avail - len(history), page_marker)
+            return head + history + middle + page + tail
+    return _fit_plain(tokenizer, prompt, ids, budget)
+
+
+def _cut_left(ids: list[int], budget: int, marker: list[int]) -> list[int]:
+    """`ids` whole if they fit in `budget`, else the marker and their newest tokens."""
+    if len(ids) <= budget:
+        return ids
+    keep = budget - len(marker)
+    return marker + ids[len(ids) - keep :] if keep > 0 else []
+
+
+def _cut_middle(ids: list[int], budget: int, marker: list[int]) -> list[int]:
+    """`ids` whole if they fit in `budget`, else their first and last halves around the marker."""
+    if len(ids) <= budget:
+        return ids
+    keep = budget - len(marker)
+    if keep <= 0:
+        return []
+    front = (keep + 1) // 2
+    return ids[:front] + marker + ids[len(ids) - (keep - front) :]
+
+
+def _fit_plain(tokenizer, prompt: str, ids: list[int], budget: int) -> list[int]:
+    """BOS + the first paragraph while it takes at most a quarter of the budget + the tail."""
     head: list[int] = []
     end = prompt.find("\n\n")
     if end > 0:
-        head = encode_text(tokenizer, prompt[: end + 2])
+        head = encode_prompt(tokenizer, prompt[: end + 2])[1:]
         if len(head) > budget // 4:
             head = []
     tail = budget - 1 - len(head)

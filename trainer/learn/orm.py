@@ -5,7 +5,6 @@ Trained as SFT on (ORM prompt → "YES"/"NO" + EOT); human labels override groun
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,9 @@ from trainer.learn.models import load_causal_lm, load_tokenizer
 from trainer.learn.sft import train_sft
 from trainer.learn.tokenizer import encode_text, pad_id
 from trainer.prompts import build_orm_prompt
+
+ANSWER_TOKENS = 2
+"""ORM training appends "YES"/"NO" and EOT to every prompt; scoring cuts prompts to the same room."""
 
 
 class OrmError(ValueError):
@@ -48,12 +50,13 @@ def example_label(ex: dict[str, Any]) -> bool:
     raise DataError(f"ORM example needs a 'label' (YES/NO, true/false or 0/1), got {label!r}")
 
 
-def example_prompt(ex: dict[str, Any]) -> str:
-    """`prompt` as given, else built from `intent`, `responses`, `last_html` (§4.1)."""
+def example_prompt(ex: dict[str, Any], variant: str = "webrl") -> str:
+    """`prompt` as given, else built from `intent`, `responses`, `last_html` (§4.1) in the example's
+    `prompt_variant`, else `variant` (the run's `rollout.prompt`)."""
     if isinstance(ex.get("prompt"), str):
         return ex["prompt"]
     try:
-        variant = ex.get("prompt_variant", "webrl")  # rollout.prompt
+        variant = ex.get("prompt_variant", variant)
         return build_orm_prompt(
             ex["intent"], list(ex["responses"]), ex["last_html"], variant=variant
         )
@@ -61,6 +64,11 @@ def example_prompt(ex: dict[str, Any]) -> str:
         raise DataError(
             "ORM example needs 'prompt' or 'intent', 'responses' and 'last_html'"
         ) from None
+
+
+def orm_prompt_ids(tokenizer: Any, prompt: str, max_seq_len: int) -> list[int]:
+    """The prompt's ids exactly as ORM training saw them (`fit_prompt` to max_seq_len - answer)."""
+    return tokenize_prompt(tokenizer, prompt, max_seq_len - ANSWER_TOKENS)
 
 
 @torch.no_grad()
@@ -78,7 +86,7 @@ def p_yes(
     was_training = model.training
     model.eval()
     out: list[float] = []
-    for chunk in batches([tokenize_prompt(tokenizer, p, max_seq_len) for p in prompts], batch_size):
+    for chunk in batches([orm_prompt_ids(tokenizer, p, max_seq_len) for p in prompts], batch_size):
         batch = {k: v.to(device) for k, v in collate_prompts(chunk, pad_id(tokenizer)).items()}
         logits = model(**batch).logits  # [B, T, V]
         last = batch["attention_mask"].sum(-1) - 1  # [B]
@@ -100,42 +108,31 @@ def orm_scores(
 def classification_metrics(
     probs: Sequence[float], labels: Sequence[bool], threshold: float = 0.5
 ) -> dict[str, float]:
-    """Accuracy, precision, recall and specificity (NO on failures) of [P(YES) >= threshold]."""
+    """Accuracy, balanced accuracy, precision, recall (YES on successes), specificity (NO on
+    failures) and the counts of [P(YES) >= threshold] against the labels.
+
+    Balanced accuracy is the mean of recall and specificity over the classes present, so that a
+    model saying YES (or NO) to everything scores 0.5 however unbalanced the set (a set of one
+    class scores that class's rate). Undefined rates are 0.
+    """
     pred = [p >= threshold for p in probs]
     tp = sum(p and y for p, y in zip(pred, labels, strict=True))
     fp = sum(p and not y for p, y in zip(pred, labels, strict=True))
     tn = sum((not p) and (not y) for p, y in zip(pred, labels, strict=True))
     fn = sum((not p) and y for p, y in zip(pred, labels, strict=True))
-    correct = sum(p == y for p, y in zip(pred, labels, strict=True))
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    specificity = tn / (tn + fp) if tn + fp else 0.0
+    rates = [r for r, n in ((recall, tp + fn), (specificity, tn + fp)) if n]
     return {
-        "orm/accuracy": correct / len(labels) if labels else 0.0,
+        "orm/accuracy": (tp + tn) / len(labels) if labels else 0.0,
+        "orm/balanced_accuracy": sum(rates) / len(rates) if rates else 0.0,
         "orm/precision": tp / (tp + fp) if tp + fp else 0.0,
-        "orm/recall": tp / (tp + fn) if tp + fn else 0.0,
-        "orm/specificity": tn / (tn + fp) if tn + fp else 0.0,
+        "orm/recall": recall,
+        "orm/specificity": specificity,
+        "orm/n_success": float(tp + fn),
+        "orm/n_failure": float(tn + fp),
         "orm/heldout": float(len(labels)),
     }
-
-
-def balance_labels(items: Sequence[Any], labels: Sequence[bool], seed: int) -> list[Any]:
-    """`items` plus repeats of the rarer label's items (whole copies first, then a seeded sample)
-    so that both labels are equally frequent; unchanged when a label is missing."""
-    pos = [x for x, y in zip(items, labels, strict=True) if y]
-    neg = [x for x, y in zip(items, labels, strict=True) if not y]
-    if not pos or not neg or len(pos) == len(neg):
-        return list(items)
-    rare, common = (pos, neg) if len(pos) < len(neg) else (neg, pos)
-    need = len(common) - len(rare)
-    extra = rare * (need // len(rare)) + random.Random(seed).sample(rare, need % len(rare))
-    return [*items, *extra]
-
-
-def split_holdout(
-    examples: Sequence[dict[str, Any]], fraction: float, seed: int
-) -> tuple[list, list]:
-    items = list(examples)
-    random.Random(seed).shuffle(items)
-    n_hold = int(round(fraction * len(items))) if len(items) > 1 else 0
-    return items[n_hold:], items[:n_hold]
 
 
 def train_orm(
@@ -148,29 +145,47 @@ def train_orm(
     should_stop: ShouldStop | None = None,
     resume: bool = False,
 ) -> dict[str, Any]:
-    """SFT on prompt → YES/NO for the training part; accuracy/precision/recall on the held-out part."""
-    train, held = split_holdout(examples, config.orm.holdout_fraction, config.seed)
-    if config.orm.balance:
-        train = balance_labels(train, [example_label(ex) for ex in train], config.seed)
+    """SFT on prompt → YES/NO (§4.1) over the training tasks' examples (balanced by sampling); on
+    the held-out tasks' examples, the calibrated threshold (stored beside the weights) and the
+    figures at it (`orm/...`, and `orm/default_balanced_accuracy` at `orm.threshold`)."""
+    from trainer.learn.orm_calibration import calibrate_threshold, write_calibration
+    from trainer.learn.orm_data import sample_balanced, split_by_group
+
+    o = config.orm
+    train, held = split_by_group(examples, o.holdout_fraction, config.seed)
+    if o.balance:
+        labels = [example_label(ex) for ex in train]
+        train = sample_balanced(train, labels, config.seed, o.examples_per_class)
     records = [
-        {"observation": example_prompt(ex), "action": "YES" if example_label(ex) else "NO"}
+        {"observation": example_prompt(ex, config.rollout.prompt), "action": "YES" if example_label(ex) else "NO"}
         for ex in train
     ]
     if not records:
         raise DataError("no ORM examples to train on")
-    o = config.orm
     result = train_sft(
         config, records, out_dir, init=init or (o.model or None), on_step=on_step, should_stop=should_stop,
         resume=resume, lr=o.lr, epochs=o.epochs, schedule=o.schedule, warmup_ratio=o.warmup_ratio,
     )  # fmt: skip
+    result["orm/train_examples"] = float(len(records))
+    result["orm/train_yes"] = float(sum(r["action"] == "YES" for r in records))
+    result["orm/threshold"] = o.threshold
     if held and result.get("model_dir"):
         probs = orm_scores(
             result["model_dir"],
-            [example_prompt(ex) for ex in held],
+            [example_prompt(ex, config.rollout.prompt) for ex in held],
             max_seq_len=config.engine.max_seq_len,
             device=config.engine.device,
         )
-        result.update(
-            classification_metrics(probs, [example_label(ex) for ex in held], o.threshold)
-        )
+        labels = [example_label(ex) for ex in held]
+        default = classification_metrics(probs, labels, o.threshold)
+        threshold = calibrate_threshold(probs, labels, o.threshold) if o.calibrate else o.threshold
+        result.update(classification_metrics(probs, labels, threshold))
+        result["orm/threshold"] = threshold
+        result["orm/default_balanced_accuracy"] = default["orm/balanced_accuracy"]
+        if o.calibrate:
+            write_calibration(result["model_dir"], threshold, {
+                "heldout": len(held), "balanced_accuracy": result["orm/balanced_accuracy"],
+                "default_threshold": o.threshold,
+                "default_balanced_accuracy": default["orm/balanced_accuracy"],
+            })  # fmt: skip
     return result
