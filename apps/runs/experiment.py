@@ -17,6 +17,17 @@ from django.utils import timezone
 from apps.curriculum.models import Task
 from apps.rollouts.models import Trajectory
 from apps.runs import orchestrator
+from apps.runs.learning_report import (
+    comparison_pairs,
+    comparisons,
+    comparisons_markdown,
+    git_commit,
+    orm_figures,
+    orm_markdown,
+    results_document,
+    task_outcomes,
+    write_results_json,
+)
 from apps.runs.models import Checkpoint, Phase, Run, StageRun
 from apps.runs.runner import drive_inline, execute_stage
 from apps.runs.stages import demo_rows, records_of, trajectory_rows
@@ -65,8 +76,8 @@ def site_rates(trajectories) -> dict[str, float]:
     return out
 
 
-def eval_model(owner, name: str, config: RunConfig, model_dir: str, on_stage=None) -> dict:
-    """An eval-only run of one policy checkpoint; returns its per-site success."""
+def eval_model(owner, name: str, config: RunConfig, model_dir: str, on_stage=None):
+    """An eval-only run of one policy checkpoint; returns its evaluation trajectories."""
     now = timezone.now()
     run = Run.objects.create(owner=owner, name=name, config=config.to_dict(),
                              status=Run.Status.RUNNING, started_at=now, heartbeat_at=now)  # fmt: skip
@@ -78,7 +89,7 @@ def eval_model(owner, name: str, config: RunConfig, model_dir: str, on_stage=Non
     run.refresh_from_db()
     if run.status != Run.Status.SUCCEEDED:
         raise RuntimeError(f"evaluation of {name} ended {run.status}: {run.last_error}")
-    return site_rates(Trajectory.objects.filter(run=run, purpose="eval"))
+    return Trajectory.objects.filter(run=run, purpose="eval")
 
 
 def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, str]:
@@ -127,19 +138,24 @@ def run_learning(owner, config: RunConfig, test_limit: int | None, on_stage=None
     run.refresh_from_db()
     if status != Run.Status.SUCCEEDED:
         raise RuntimeError(f"WebRL run {run.pk} ended {status}: {run.last_error}")
-    rows = {}
+    rows: dict[str, dict] = {}
+    outcomes: dict[str, dict[str, bool]] = {}
+
+    def add(label: str, trajectories) -> None:
+        rows[label] = site_rates(trajectories)
+        outcomes[label] = task_outcomes(trajectories)
+
     phases = list(Phase.objects.filter(run=run).order_by("index"))
-    for phase in phases:
-        label = "SFT (BC)" if phase.index == 0 else f"WebRL phase {phase.index}"
-        rows[label] = site_rates(Trajectory.objects.filter(phase=phase, purpose="eval"))
     out_root = Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}" / "baselines"
     dirs = train_baselines(config, run, out_root)
-    base = eval_model(owner, "learning: base", config, dirs["base"], on_stage)
-    rows = {dirs["base_label"]: base, **rows}
-    rows["SFT continued"] = eval_model(owner, "learning: sft-continued", config,
-                                       dirs["sft_continued"], on_stage)  # fmt: skip
-    rows["Filtered BC"] = eval_model(owner, "learning: filtered-bc", config, dirs["filtered_bc"],
-                                     on_stage)  # fmt: skip
+    add(dirs["base_label"], eval_model(owner, "learning: base", config, dirs["base"], on_stage))
+    for phase in phases:
+        label = "SFT (BC)" if phase.index == 0 else f"WebRL phase {phase.index}"
+        add(label, Trajectory.objects.filter(phase=phase, purpose="eval"))
+    add("SFT continued", eval_model(owner, "learning: sft-continued", config,
+                                    dirs["sft_continued"], on_stage))  # fmt: skip
+    add("Filtered BC", eval_model(owner, "learning: filtered-bc", config, dirs["filtered_bc"],
+                                  on_stage))  # fmt: skip
     orm = {
         p.index: {
             "accuracy": p.metrics.get("orm/accuracy"),
@@ -152,6 +168,9 @@ def run_learning(owner, config: RunConfig, test_limit: int | None, on_stage=None
         "run_id": run.pk,
         "tasks": tasks,
         "rows": rows,
+        "outcomes": outcomes,
+        "comparisons": comparisons(outcomes, comparison_pairs(rows)),
+        "orm": {p.index: orm_figures(p, config.orm.threshold) for p in phases},
         "orm_accuracy": orm,
         "filtered_bc_records": int(dirs["filtered_bc_records"]),
         "minutes": round((time.time() - t0) / 60, 1),
@@ -185,11 +204,44 @@ def learning_section(summary: dict, command: str, machine: str) -> str:
         f"{table_markdown(summary['rows'])}\n\n"
         f"ORM accuracy against ground truth on each phase's rollouts: {orm}.\n"
         f"Filtered BC trained on {summary['filtered_bc_records']} steps of phase-1 successes.\n"
+        + _extra_tables(summary)
     )
+
+
+def _extra_tables(summary: dict) -> str:
+    """The paired comparisons and the ORM's figures per phase, where the summary has them."""
+    out = ""
+    if summary.get("comparisons"):
+        out += (
+            "\nPaired comparisons on the same test tasks: the difference in success rate, its 95% "
+            "interval (Newcombe's hybrid score interval for paired proportions) and McNemar's "
+            "test (exact binomial below 25 discordant tasks):\n\n"
+            f"{comparisons_markdown(summary['comparisons'])}\n"
+        )
+    if summary.get("orm"):
+        out += (
+            "\nThe ORM's verdicts on each phase's rollouts against ground truth (phase 0: the "
+            "ORM just trained on them):\n\n"
+            f"{orm_markdown(summary['orm'])}\n"
+        )
+    return out
 
 
 def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def record_results(
+    summary: dict, results: Path, command: str, machine: str, json: bool, commit: str | None = None
+) -> Path:
+    """`write_results` of the summary's section; with `json`, also `results`' .json sibling
+    (docs/results.json) with the same rows, comparisons and ORM figures. Returns the record."""
+    record = write_results(results, learning_section(summary, command, machine))
+    if json:
+        commit = commit or git_commit(Path(settings.BASE_DIR))
+        document = results_document(summary, [c for c, _ in COLUMNS], command, commit)
+        write_results_json(results.with_suffix(".json"), document)
+    return record
 
 
 def write_results(path: Path, section: str, when: date | None = None) -> Path:
