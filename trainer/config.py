@@ -240,6 +240,9 @@ class RunConfig:
     """Name of the preset these values started from."""
     world: Literal["sandbox", "webarena", "miniwob"] = "sandbox"
     """Which web world the agent acts in."""
+    world_seed: int = 0
+    """The built-in world's seed (its products, forums, people, places and task splits); the world
+    at WORLD_URL must be served from it (`world serve --seed N`, tasks by `load_world_tasks --seed N`)."""
     seed: int = 0
     """Seed for model init, sampling and shuffles."""
     model: ModelSection = field(default_factory=ModelSection)
@@ -271,6 +274,8 @@ class RunConfig:
             raise ConfigError("model.pretrain_steps: must be >= 0 (0 = no copy pretraining)")
         if self.model.pretrain_steps and self.model.pretrain_lr <= 0:
             raise ConfigError("model.pretrain_lr: must be > 0")
+        if self.world_seed < 0:
+            raise ConfigError("world_seed: must be >= 0")
         if self.sft.demo_tasks < 0:
             raise ConfigError("sft.demo_tasks: must be >= 0 (0 = rollout.tasks_per_phase)")
 

@@ -53,6 +53,20 @@ def prepare(ctx, purpose: str, task_ids: list[int], model_dir: str | None) -> di
     return info
 
 
+def check_world_seed(world, config: RunConfig) -> None:
+    """The built-in world at WORLD_URL must have been built from the run's `world_seed`: its tasks'
+    answers and oracle plans name that world's products, people and places."""
+    if config.world != "sandbox":
+        return
+    served = world.seed()
+    if served != config.world_seed:
+        raise StageError(
+            f"the world at {settings.WORLD_URL} was built from seed {served}, but this run's "
+            f"tasks are those of seed {config.world_seed}: serve it with "
+            f"`python manage.py world serve --seed {config.world_seed}`"
+        )
+
+
 def plan_shards(config: RunConfig, instances: int) -> tuple[int, int]:
     """(shards, slots per shard): every slot needs its own world instance."""
     slots = max(1, min(config.rollout.slots, config.rollout.contexts, instances))
@@ -224,6 +238,7 @@ def run_inline(
     prepare(ctx, purpose, task_ids, model_dir)
     reset_running(ctx.phase.pk, purpose)  # this process is the only worker: leftovers are orphans
     with WorldClient(settings.WORLD_URL) as world:
+        check_world_seed(world, ctx.config)
         instances = world.instances()
     _, slots = plan_shards(ctx.config, instances)
     return asyncio.run(

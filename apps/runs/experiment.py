@@ -14,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from apps.curriculum.models import Task
+from apps.curriculum.models import Task, world_task_key
 from apps.rollouts.models import Trajectory
 from apps.runs import orchestrator
 from apps.runs.learning_report import (
@@ -38,13 +38,16 @@ COLUMNS = [("reddit", "Reddit"), ("gitlab", "GitLab"), ("shopping_admin", "CMS")
            ("shopping", "OSS")]  # fmt: skip
 
 
-def ensure_world_tasks(test_limit: int | None, seed: int = 0) -> dict[str, int]:
-    """The world's train tasks and (a balanced subset of) its test tasks as Task rows."""
+def ensure_world_tasks(
+    test_limit: int | None, seed: int = 0, world_seed: int = 0
+) -> dict[str, int]:
+    """The train tasks and (a balanced subset of) the test tasks of the world built from
+    `world_seed`, as Task rows."""
     from sandbox.tasks import load_tasks
 
     counts = {}
     for split in ("train", "test"):
-        configs = load_tasks(split)
+        configs = load_tasks(split, world_seed)
         if split == "test" and test_limit:
             keys = [str(c["task_id"]) for c in configs]
             sites = [c["sites"][0] if len(c["sites"]) == 1 else "cross_site" for c in configs]
@@ -52,11 +55,14 @@ def ensure_world_tasks(test_limit: int | None, seed: int = 0) -> dict[str, int]:
             configs = [c for c in configs if str(c["task_id"]) in keep]
         for c in configs:
             Task.objects.get_or_create(
-                key=f"sandbox:{split}:{c['task_id']}",
+                key=world_task_key(split, c["task_id"], world_seed),
                 defaults={"config": c, "intent": c["intent"], "sites": c["sites"],
-                          "world": "sandbox", "split": split},
+                          "world": "sandbox", "world_seed": world_seed, "split": split,
+                          "template_id": c["intent_template_id"]},
             )  # fmt: skip
-        counts[split] = Task.objects.filter(world="sandbox", split=split).count()
+        counts[split] = Task.objects.filter(
+            world="sandbox", world_seed=world_seed, split=split
+        ).count()
     return counts
 
 
@@ -132,7 +138,7 @@ def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, st
 def run_learning(owner, config: RunConfig, test_limit: int | None, on_stage=None) -> dict:
     """The whole experiment; returns a JSON-able summary with the table rows."""
     t0 = time.time()
-    tasks = ensure_world_tasks(test_limit, config.seed)
+    tasks = ensure_world_tasks(test_limit, config.seed, config.world_seed)
     run = Run.objects.create(owner=owner, name="learning: webrl", config=config.to_dict())
     status = drive_inline(run.pk, on_stage=on_stage)
     run.refresh_from_db()

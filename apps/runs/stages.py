@@ -61,7 +61,9 @@ def require_checkpoint(run_id: int, kind: str, before_phase: int | None = None) 
 
 
 def world_tasks(config: RunConfig, split: str):
-    return Task.objects.filter(world=config.world, split=split, status=Task.Status.APPROVED)
+    return Task.objects.filter(
+        world=config.world, world_seed=config.world_seed, split=split, status=Task.Status.APPROVED
+    )
 
 
 def rollout_task_ids(ctx: StageContext) -> list[int]:
