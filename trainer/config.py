@@ -150,6 +150,9 @@ class SftSection:
     """Passes over the demonstrations (P: Table 4)."""
     demo_tasks: int = 0
     """Train tasks whose oracle demonstrations phase 0 fine-tunes on; 0 = rollout.tasks_per_phase."""
+    demos_per_template: int = 4
+    """Phase 0 demonstrates at least this many train tasks of every template (all of a template's
+    when it has fewer), even beyond demo_tasks, which then tops the set up template by template."""
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,8 @@ class RunConfig:
             raise ConfigError("model.pretrain_lr: must be > 0")
         if self.world_seed < 0:
             raise ConfigError("world_seed: must be >= 0")
+        if self.sft.demos_per_template < 0:
+            raise ConfigError("sft.demos_per_template: must be >= 0")
         if self.sft.demo_tasks < 0:
             raise ConfigError("sft.demo_tasks: must be >= 0 (0 = rollout.tasks_per_phase)")
 

@@ -73,11 +73,16 @@ def plan_shards(config: RunConfig, instances: int) -> tuple[int, int]:
     return max(1, instances // slots), slots
 
 
+def demo_step_limit(config: RunConfig) -> int:
+    """Most steps of an oracle demonstration: the oracle needs up to 30 whatever the policy's limit."""
+    return max(config.rollout.max_steps, 30)
+
+
 def _limits(config: RunConfig, purpose: str):
     from trainer.env.types import EpisodeLimits
 
     r = config.rollout
-    steps = max(r.max_steps, 30) if purpose == Trajectory.Purpose.DEMO else r.max_steps
+    steps = demo_step_limit(config) if purpose == Trajectory.Purpose.DEMO else r.max_steps
     return EpisodeLimits(
         max_steps=steps,
         max_repeats=r.max_repeats,

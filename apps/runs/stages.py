@@ -20,7 +20,7 @@ from apps.runs.errors import StageError
 from apps.runs.models import Checkpoint, Phase, Run, StageRun
 from apps.runs.reporter import DjangoReporter
 from trainer.config import RunConfig
-from trainer.phase import choose_tasks, step_records
+from trainer.phase import choose_demo_tasks, choose_tasks, step_records
 
 SUCCESS = 1.0
 
@@ -85,12 +85,22 @@ def rollout_task_ids(ctx: StageContext) -> list[int]:
 
 
 def demo_task_ids(config: RunConfig) -> list[int]:
-    """The subset of train tasks whose oracle demonstrations phase 0 fine-tunes on."""
-    pool = list(world_tasks(config, "train").values_list("pk", "sites"))
-    keys = [str(pk) for pk, _ in pool]
-    sites = [s[0] if s else "" for _, s in pool]
+    """The train tasks whose oracle demonstrations phase 0 fine-tunes on: `sft.demos_per_template`
+    of every template, topped up template by template to `sft.demo_tasks`. Chosen by task key, so
+    every run (in any database) picks the same tasks and the demonstration cache serves them."""
+    pool = world_tasks(config, "train").values_list(
+        "pk", "key", "template_id", "config__intent_template_id"
+    )
+    pks, templates = {}, {}
+    for pk, key, template, from_config in pool:
+        pks[key] = pk
+        templates[key] = template if template is not None else from_config
+    keys = list(pks)
     n = config.sft.demo_tasks or config.rollout.tasks_per_phase
-    return sorted(int(k) for k in choose_tasks(keys, sites, n, -1))
+    chosen = choose_demo_tasks(
+        keys, [templates[k] for k in keys], n, config.sft.demos_per_template, -1
+    )
+    return sorted(pks[k] for k in chosen)
 
 
 def trajectory_rows(qs) -> list[dict]:
@@ -127,15 +137,29 @@ def records_of(rows: list[dict], gamma: float, reward_key: str = "reward") -> li
     return out
 
 
+def without_waiting_steps(row: dict) -> dict:
+    """An oracle demonstration without the steps in which the oracle only waited for the page to
+    update: the action before a wait is followed by the page it led to, and the histories of later
+    steps hold no waits."""
+    from sandbox.oracle import is_waiting_step
+
+    keep = [i for i, r in enumerate(row["responses"]) if not is_waiting_step(r)]
+    return {
+        **row,
+        **{k: [row[k][i] for i in keep] for k in ("observations", "responses", "token_ids")},
+    }
+
+
 def demo_rows(run_id: int) -> list[dict]:
-    """Successful oracle demonstrations of the run's phase 0 (label 1 by ground truth)."""
+    """Successful oracle demonstrations of the run's phase 0 (label 1 by ground truth), without
+    the oracle's waiting steps."""
     qs = Trajectory.objects.filter(
         run_id=run_id,
         purpose=Trajectory.Purpose.DEMO,
         status=Trajectory.Status.OK,
         score__gte=SUCCESS,
     )
-    rows = trajectory_rows(qs)
+    rows = [without_waiting_steps(row) for row in trajectory_rows(qs)]
     for row in rows:
         row["reward"] = 1.0
     return rows
@@ -161,7 +185,8 @@ def finished_train(phase: Phase):
 
 def stage_sft(ctx: StageContext) -> dict:
     """Phase 0: oracle demonstrations of a train subset (collected through the browser), then SFT."""
-    from apps.runs.browser_stage import run_inline
+    from apps.runs import demo_cache
+    from apps.runs.browser_stage import demo_step_limit, run_inline
     from trainer.learn.pretrain import needs_pretraining, pretrain_tiny
     from trainer.learn.sft import train_sft
 
@@ -170,10 +195,15 @@ def stage_sft(ctx: StageContext) -> dict:
         raise StageError(
             f"no approved train tasks of world {ctx.config.world!r}: run `manage.py load_world_tasks`"
         )
+    limit = demo_step_limit(ctx.config)
+    tasks = Task.objects.filter(pk__in=task_ids)
+    cached = demo_cache.restore(ctx.run.pk, ctx.phase.pk, ctx.config, tasks, limit)
     run_inline(ctx, "demo", task_ids, on_progress=ctx.reporter.on_progress)
     if ctx.should_stop():
         return {}
-    records = records_of(demo_rows(ctx.run.pk), ctx.config.actor.gamma)
+    demo_cache.store(ctx.phase.pk, ctx.config, limit)
+    demos = demo_rows(ctx.run.pk)
+    records = records_of(demos, ctx.config.actor.gamma)
     if not records:
         raise StageError("no successful oracle demonstration to fine-tune on (is the world up?)")
     init = None
@@ -192,7 +222,7 @@ def stage_sft(ctx: StageContext) -> dict:
     if not result.get("model_dir"):
         return {}
     metrics = {"sft/steps": result["steps"], "sft/loss": result["loss"] or 0.0,
-               "sft/records": len(records)}  # fmt: skip
+               "sft/records": len(records), **demo_metrics(ctx, demos, cached)}  # fmt: skip
     if init is not None:
         metrics["pretrain/steps"] = float(pre["steps"])
     ctx.reporter.on_checkpoint("actor", result["model_dir"], result["steps"], metrics,
