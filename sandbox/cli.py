@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from sandbox import DEFAULT_SEED
 from sandbox.client import WorldClient
 from sandbox.server import WorldThread, serve
 from sandbox.tasks import TEST_MIX, load_tasks
@@ -25,13 +26,26 @@ GAMMA = 0.9
 INFRA_RETRIES = 1
 
 
-def ensure_world(world_url: str, instances: int) -> tuple[WorldClient, WorldThread | None]:
-    """A client for the world at `world_url`, starting one in-process if none answers there."""
+class WrongWorld(RuntimeError):
+    """The world answering at the URL was built from another seed than the tasks asked for."""
+
+
+def ensure_world(
+    world_url: str, instances: int, seed: int = DEFAULT_SEED
+) -> tuple[WorldClient, WorldThread | None]:
+    """A client for the world at `world_url`, starting one from `seed` in-process if none answers
+    there; a world already there must have been built from `seed` (else WrongWorld)."""
     client = WorldClient(world_url)
     if client.healthy():
+        if client.seed() != seed:
+            raise WrongWorld(
+                f"the world at {world_url} was built from seed {client.seed()}, these tasks need "
+                f"seed {seed}: serve one with `world serve --seed {seed}` or use another --world-url"
+            )
         return client, None
     parts = urlsplit(world_url)
-    thread = WorldThread(instances, parts.port or 9400, parts.hostname or "127.0.0.1").start()
+    host = parts.hostname or "127.0.0.1"
+    thread = WorldThread(instances, parts.port or 9400, host, seed=seed).start()
     return client, thread
 
 
@@ -163,16 +177,18 @@ def sft_records(task: dict, episode, outcome: float, variant: str = "webrl") -> 
     return records
 
 
-def _select(split: str, limit: int | None, template: int | None = None) -> list[dict]:
-    tasks = load_tasks(split)
+def _select(
+    split: str, limit: int | None, template: int | None = None, seed: int = DEFAULT_SEED
+) -> list[dict]:
+    tasks = load_tasks(split, seed)
     if template is not None:
         tasks = [t for t in tasks if t["intent_template_id"] == template]
     return tasks[:limit] if limit else tasks
 
 
 def cmd_oracle(args: argparse.Namespace) -> dict:
-    tasks = _select(args.split, args.limit, args.template)
-    client, thread = ensure_world(args.world_url, args.instances)
+    tasks = _select(args.split, args.limit, args.template, args.seed)
+    client, thread = ensure_world(args.world_url, args.instances, args.seed)
     started = time.perf_counter()
     failures: list[dict] = []
 
@@ -204,6 +220,7 @@ def cmd_oracle(args: argparse.Namespace) -> dict:
         if thread is not None:
             thread.stop()
     out = report(args.split, results)
+    out["seed"] = args.seed
     out["seconds"] = round(time.perf_counter() - started, 1)
     out["failed_task_ids"] = [f["task_id"] for f in failures][:50]
     out["infra_retries"] = sum(r["attempts"] - 1 for r in results)
@@ -211,8 +228,8 @@ def cmd_oracle(args: argparse.Namespace) -> dict:
 
 
 def cmd_export_sft(args: argparse.Namespace) -> dict:
-    tasks = _select(args.split, args.limit)
-    client, thread = ensure_world(args.world_url, args.instances)
+    tasks = _select(args.split, args.limit, seed=args.seed)
+    client, thread = ensure_world(args.world_url, args.instances, args.seed)
     written = trajectories = 0
     try:
         results = asyncio.run(
@@ -268,7 +285,7 @@ def _stats(values: list[float]) -> dict:
 def cmd_bench(args: argparse.Namespace) -> dict:
     from trainer.env.webarena import resolve_placeholders
 
-    client, thread = ensure_world(args.world_url, args.instances)
+    client, thread = ensure_world(args.world_url, args.instances, args.seed)
     try:
         resets, server_resets = [], []
         for _ in range(args.resets):
@@ -277,11 +294,11 @@ def cmd_bench(args: argparse.Namespace) -> dict:
             resets.append((time.perf_counter() - started) * 1000)
         urls = client.site_urls(0)
         starts = []
-        for task in load_tasks("test"):
+        for task in load_tasks("test", args.seed):
             start = resolve_placeholders(task["start_url"], urls)
             if start not in starts:
                 starts.append(start)
-        pages = [resolve_placeholders(t["start_url"], urls) for t in load_tasks("test")]
+        pages = [resolve_placeholders(t["start_url"], urls) for t in load_tasks("test", args.seed)]
         page_times = asyncio.run(_page_times(client, (starts + pages)[: args.pages]))
         return {
             "reset_ms": _stats(resets),
@@ -299,11 +316,17 @@ def cmd_bench(args: argparse.Namespace) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="world", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    seed_help = (
+        "build the world from this seed: the same templates over other products, forums, "
+        "projects, people and places (default %(default)s)"
+    )
     p = sub.add_parser("serve", help="serve the world until interrupted")
     p.add_argument("--instances", type=int, default=1)
     p.add_argument("--port", type=int, default=9400)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=seed_help)
     for name in ("oracle", "export-sft", "bench"):
         p = sub.add_parser(name)
+        p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=seed_help)
         p.add_argument("--world-url", default=DEFAULT_WORLD_URL)
         p.add_argument("--instances", type=int, default=2)
         p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -339,14 +362,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        print(f"world: {args.instances} instance(s), control API on port {args.port}", flush=True)
-        serve(instances=args.instances, port=args.port)
+        print(
+            f"world: {args.instances} instance(s) of seed {args.seed}, control API on port "
+            f"{args.port}",
+            flush=True,
+        )
+        serve(instances=args.instances, port=args.port, seed=args.seed)
         return 0
     if getattr(args, "instances", 1) < 1:
         print("--instances must be at least 1", file=sys.stderr)
         return 2
     handler = {"oracle": cmd_oracle, "export-sft": cmd_export_sft, "bench": cmd_bench}
-    out = handler[args.command](args)
+    try:
+        out = handler[args.command](args)
+    except WrongWorld as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(out))
     else:

@@ -35,6 +35,10 @@ class WorldClient:
     def instances(self) -> int:
         return int(self._get("/instances")["count"])
 
+    def seed(self) -> int:
+        """The seed the world was built from (`world serve --seed N`)."""
+        return int(self._get("/healthz").get("seed", 0))
+
     def describe(self, instance: int) -> dict:
         if instance not in self._cache:
             self._cache[instance] = self._get(f"/instances/{instance}")

@@ -15,6 +15,14 @@ from typing import Any
 VIEWPORT_HEIGHT = 720
 MAX_SCROLLS = 12
 MAX_WAITS = 6
+WAIT_NOTE = "# Note: waiting for the page to update\n"
+_WAITING = re.compile(f"(?:{re.escape(WAIT_NOTE)})?" + r'do\(action="Hover", element="[^"]*"\)')
+
+
+def is_waiting_step(response: str) -> bool:
+    """Whether an oracle response only waits for the page to update (a Hover: the oracle never
+    hovers otherwise). Such steps teach a policy nothing and are dropped from SFT records."""
+    return _WAITING.fullmatch(response.strip()) is not None
 
 
 @dataclass(frozen=True)
@@ -308,12 +316,13 @@ class OraclePlayer:
     def _wait(self, observation: Any) -> str:
         """The page has not changed yet after a click: hover (a no-op) and look again.
 
-        The comment alternates so that waiting is not mistaken for a repeated action."""
+        The comment alternates so that waiting is not mistaken for a repeated action. The oracle
+        hovers only to wait (`is_waiting_step`)."""
         self.waits += 1
         first = next(iter(observation.elements), None)
         if first is None:
             return 'do(action="Scroll Up")'
-        note = "# Note: waiting for the page to update\n" if self.waits % 2 else ""
+        note = WAIT_NOTE if self.waits % 2 else ""
         return f'{note}do(action="Hover", element={quote(first)})'
 
     def _scroll(self, observation: Any, target: T | None, down: bool = True) -> str:

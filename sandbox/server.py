@@ -1,6 +1,7 @@
 """Serve the world: a control API plus one uvicorn server per (instance, site), on one asyncio loop.
 
 Control API on `port`: GET /healthz, GET /instances, GET /instances/{i}, POST /instances/{i}/reset.
+/healthz and /instances also say which seed the world was built from.
 Instance i, site k (order of SITES) listens on port + 10 + 10*i + k.
 """
 
@@ -40,6 +41,7 @@ class World:
             raise ValueError("instances must be at least 1")
         self.port = port
         self.host = host
+        self.seed = seed
         self.modules = site_modules()
         self.blob = snapshot(seed_world(seed))
         self.instances = [
@@ -120,11 +122,11 @@ def control_app(world: World) -> Starlette:
         return index if 0 <= index < len(world.instances) else None
 
     async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"ok": True, "instances": len(world.instances)})
+        return JSONResponse({"ok": True, "instances": len(world.instances), "seed": world.seed})
 
     async def instances(request: Request) -> JSONResponse:
         items = [{"index": i.index, "urls": i.urls} for i in world.instances]
-        return JSONResponse({"count": len(items), "instances": items})
+        return JSONResponse({"count": len(items), "instances": items, "seed": world.seed})
 
     async def instance(request: Request) -> JSONResponse:
         index = lookup(request)
@@ -188,9 +190,11 @@ async def serve_async(
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def serve(instances: int = 1, port: int = 9400, host: str = "127.0.0.1") -> None:
+def serve(
+    instances: int = 1, port: int = 9400, host: str = "127.0.0.1", seed: int = DEFAULT_SEED
+) -> None:
     """Serve the world in the foreground until SIGINT/SIGTERM (`python manage.py world serve`)."""
-    world = World(instances, port, host)
+    world = World(instances, port, host, seed)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -205,8 +209,14 @@ def serve(instances: int = 1, port: int = 9400, host: str = "127.0.0.1") -> None
 class WorldThread:
     """The world served from a background thread (for tests and commands that need one)."""
 
-    def __init__(self, instances: int = 1, port: int = 9400, host: str = "127.0.0.1"):
-        self.world = World(instances, port, host)
+    def __init__(
+        self,
+        instances: int = 1,
+        port: int = 9400,
+        host: str = "127.0.0.1",
+        seed: int = DEFAULT_SEED,
+    ):
+        self.world = World(instances, port, host, seed)
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None

@@ -188,6 +188,9 @@ class SftSection:
     """Passes over the demonstrations (P: Table 4)."""
     demo_tasks: int = 0
     """Train tasks whose oracle demonstrations phase 0 fine-tunes on; 0 = rollout.tasks_per_phase."""
+    demos_per_template: int = 4
+    """Phase 0 demonstrates at least this many train tasks of every template (all of a template's
+    when it has fewer), even beyond demo_tasks, which then tops the set up template by template."""
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,9 @@ class RunConfig:
     """Name of the preset these values started from."""
     world: Literal["sandbox", "webarena", "miniwob"] = "sandbox"
     """Which web world the agent acts in."""
+    world_seed: int = 0
+    """The built-in world's seed (its products, forums, people, places and task splits); the world
+    at WORLD_URL must be served from it (`world serve --seed N`, tasks by `load_world_tasks --seed N`)."""
     seed: int = 0
     """Seed for model init, sampling and shuffles."""
     model: ModelSection = field(default_factory=ModelSection)
@@ -322,6 +328,10 @@ class RunConfig:
             raise ConfigError(
                 f"rollout.prompt: set it to 'webrl' or 'instruction_last', got {self.rollout.prompt!r}"
             )
+        if self.world_seed < 0:
+            raise ConfigError("world_seed: must be >= 0")
+        if self.sft.demos_per_template < 0:
+            raise ConfigError("sft.demos_per_template: must be >= 0")
         if self.sft.demo_tasks < 0:
             raise ConfigError("sft.demo_tasks: must be >= 0 (0 = rollout.tasks_per_phase)")
         o = self.orm

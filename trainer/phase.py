@@ -125,6 +125,42 @@ def choose_tasks(keys: Sequence[str], sites: Sequence[str], n: int, seed: int) -
     return sorted(chosen)
 
 
+def choose_demo_tasks(
+    keys: Sequence[str],
+    templates: Sequence[object],
+    n: int,
+    per_template: int,
+    seed: int,
+) -> list[str]:
+    """Phase 0's demonstration tasks: `per_template` seeded-random tasks of every template (all of
+    a template's when it has fewer), then one more of each template in turn until there are `n`;
+    sorted. A task without a template (None) counts as a template of its own.
+
+    Deterministic in (keys, templates, n, per_template, seed).
+    """
+    if len(keys) != len(templates):
+        raise PhaseError("choose_demo_tasks needs one template per key")
+    rng = random.Random(seed)
+    groups: dict[str, list[str]] = {}
+    for key, template in sorted(zip(keys, templates, strict=True), key=lambda kt: kt[0]):
+        group = f"key:{key}" if template is None else f"template:{template}"
+        groups.setdefault(group, []).append(key)
+    queues = []
+    for group in sorted(groups):
+        items = groups[group]
+        rng.shuffle(items)
+        queues.append(items)
+    chosen: list[str] = []
+    for queue in queues:
+        chosen.extend(queue[:per_template])
+        del queue[:per_template]
+    while len(chosen) < n and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop(0))
+    return sorted(chosen)
+
+
 def shard_of(index: int, shards: int) -> int:
     return index % max(shards, 1)
 

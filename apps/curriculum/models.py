@@ -36,6 +36,9 @@ class Task(models.Model):
     intent = models.TextField()
     sites = ArrayField(models.CharField(max_length=40), default=list)
     world = models.CharField(max_length=20, choices=World.choices)
+    world_seed = models.PositiveIntegerField(
+        default=0, help_text="The built-in world's seed the task was built from (sandbox only)."
+    )
     split = models.CharField(max_length=20, choices=Split.choices)
     origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.SEED)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.APPROVED)
@@ -78,6 +81,13 @@ class Task(models.Model):
     @property
     def site_label(self) -> str:
         return self.sites[0] if len(self.sites) == 1 else "cross_site"
+
+
+def world_task_key(split: str, task_id: int, seed: int = 0) -> str:
+    """The key of a built-in world task: `sandbox:<split>:<id>`, or `sandbox@<seed>:<split>:<id>`
+    for a world built from another seed than the default 0."""
+    world = "sandbox" if seed == 0 else f"sandbox@{seed}"
+    return f"{world}:{split}:{task_id}"
 
 
 class TaskEdit(models.Model):

@@ -68,7 +68,9 @@ def build_generator(config: RunConfig, run: Run) -> Any:
         from sandbox.instance import seed_world
         from sandbox.tasks import all_templates, build_config
 
-        return OfflineGenerator(all_templates(), seed_world(config.seed), build_config=build_config)
+        return OfflineGenerator(
+            all_templates(), seed_world(config.world_seed), build_config=build_config
+        )
     if c.generator == "openai":
         client = OpenAIChat(c.generator_url, temperature=1.0, top_p=1.0)  # §6.1 sampling
         return BreadthGenerator(

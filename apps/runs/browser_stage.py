@@ -53,10 +53,29 @@ def prepare(ctx, purpose: str, task_ids: list[int], model_dir: str | None) -> di
     return info
 
 
+def check_world_seed(world, config: RunConfig) -> None:
+    """The built-in world at WORLD_URL must have been built from the run's `world_seed`: its tasks'
+    answers and oracle plans name that world's products, people and places."""
+    if config.world != "sandbox":
+        return
+    served = world.seed()
+    if served != config.world_seed:
+        raise StageError(
+            f"the world at {settings.WORLD_URL} was built from seed {served}, but this run's "
+            f"tasks are those of seed {config.world_seed}: serve it with "
+            f"`python manage.py world serve --seed {config.world_seed}`"
+        )
+
+
 def plan_shards(config: RunConfig, instances: int) -> tuple[int, int]:
     """(shards, slots per shard): every slot needs its own world instance."""
     slots = max(1, min(config.rollout.slots, config.rollout.contexts, instances))
     return max(1, instances // slots), slots
+
+
+def demo_step_limit(config: RunConfig) -> int:
+    """Most steps of an oracle demonstration: the oracle needs up to 30 whatever the policy's limit."""
+    return max(config.rollout.max_steps, 30)
 
 
 def _limits(config: RunConfig, purpose: str):
@@ -64,7 +83,7 @@ def _limits(config: RunConfig, purpose: str):
 
     r = config.rollout
     oracle = purpose in (Trajectory.Purpose.DEMO, Trajectory.Purpose.HELDOUT)
-    steps = max(r.max_steps, 30) if oracle else r.max_steps
+    steps = demo_step_limit(config) if oracle else r.max_steps
     return EpisodeLimits(
         max_steps=steps,
         max_repeats=r.max_repeats,
@@ -227,6 +246,7 @@ def run_inline(
     prepare(ctx, purpose, task_ids, model_dir)
     reset_running(ctx.phase.pk, purpose)  # this process is the only worker: leftovers are orphans
     with WorldClient(settings.WORLD_URL) as world:
+        check_world_seed(world, ctx.config)
         instances = world.instances()
     _, slots = plan_shards(ctx.config, instances)
     return asyncio.run(

@@ -14,9 +14,20 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from apps.curriculum.models import Task
+from apps.curriculum.models import Task, world_task_key
 from apps.rollouts.models import Trajectory
 from apps.runs import orchestrator
+from apps.runs.learning_report import (
+    comparison_pairs,
+    comparisons,
+    comparisons_markdown,
+    git_commit,
+    orm_figures,
+    orm_markdown,
+    results_document,
+    task_outcomes,
+    write_results_json,
+)
 from apps.runs.models import Checkpoint, Phase, Run, StageRun
 from apps.runs.rows import demo_rows, records_of, trajectory_rows
 from apps.runs.runner import drive_inline, execute_stage
@@ -27,13 +38,16 @@ COLUMNS = [("reddit", "Reddit"), ("gitlab", "GitLab"), ("shopping_admin", "CMS")
            ("shopping", "OSS")]  # fmt: skip
 
 
-def ensure_world_tasks(test_limit: int | None, seed: int = 0) -> dict[str, int]:
-    """The world's train tasks and (a balanced subset of) its test tasks as Task rows."""
+def ensure_world_tasks(
+    test_limit: int | None, seed: int = 0, world_seed: int = 0
+) -> dict[str, int]:
+    """The train tasks and (a balanced subset of) the test tasks of the world built from
+    `world_seed`, as Task rows."""
     from sandbox.tasks import load_tasks
 
     counts = {}
     for split in ("train", "test"):
-        configs = load_tasks(split)
+        configs = load_tasks(split, world_seed)
         if split == "test" and test_limit:
             keys = [str(c["task_id"]) for c in configs]
             sites = [c["sites"][0] if len(c["sites"]) == 1 else "cross_site" for c in configs]
@@ -41,11 +55,14 @@ def ensure_world_tasks(test_limit: int | None, seed: int = 0) -> dict[str, int]:
             configs = [c for c in configs if str(c["task_id"]) in keep]
         for c in configs:
             Task.objects.get_or_create(
-                key=f"sandbox:{split}:{c['task_id']}",
+                key=world_task_key(split, c["task_id"], world_seed),
                 defaults={"config": c, "intent": c["intent"], "sites": c["sites"],
-                          "world": "sandbox", "split": split},
+                          "world": "sandbox", "world_seed": world_seed, "split": split,
+                          "template_id": c["intent_template_id"]},
             )  # fmt: skip
-        counts[split] = Task.objects.filter(world="sandbox", split=split).count()
+        counts[split] = Task.objects.filter(
+            world="sandbox", world_seed=world_seed, split=split
+        ).count()
     return counts
 
 
@@ -65,8 +82,8 @@ def site_rates(trajectories) -> dict[str, float]:
     return out
 
 
-def eval_model(owner, name: str, config: RunConfig, model_dir: str, on_stage=None) -> dict:
-    """An eval-only run of one policy checkpoint; returns its per-site success."""
+def eval_model(owner, name: str, config: RunConfig, model_dir: str, on_stage=None):
+    """An eval-only run of one policy checkpoint; returns its evaluation trajectories."""
     now = timezone.now()
     run = Run.objects.create(owner=owner, name=name, config=config.to_dict(),
                              status=Run.Status.RUNNING, started_at=now, heartbeat_at=now)  # fmt: skip
@@ -78,7 +95,7 @@ def eval_model(owner, name: str, config: RunConfig, model_dir: str, on_stage=Non
     run.refresh_from_db()
     if run.status != Run.Status.SUCCEEDED:
         raise RuntimeError(f"evaluation of {name} ended {run.status}: {run.last_error}")
-    return site_rates(Trajectory.objects.filter(run=run, purpose="eval"))
+    return Trajectory.objects.filter(run=run, purpose="eval")
 
 
 def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, str]:
@@ -125,25 +142,30 @@ def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, st
 def run_learning(owner, config: RunConfig, test_limit: int | None, on_stage=None) -> dict:
     """The whole experiment; returns a JSON-able summary with the table rows."""
     t0 = time.time()
-    tasks = ensure_world_tasks(test_limit, config.seed)
+    tasks = ensure_world_tasks(test_limit, config.seed, config.world_seed)
     run = Run.objects.create(owner=owner, name="learning: webrl", config=config.to_dict())
     status = drive_inline(run.pk, on_stage=on_stage)
     run.refresh_from_db()
     if status != Run.Status.SUCCEEDED:
         raise RuntimeError(f"WebRL run {run.pk} ended {status}: {run.last_error}")
-    rows = {}
+    rows: dict[str, dict] = {}
+    outcomes: dict[str, dict[str, bool]] = {}
+
+    def add(label: str, trajectories) -> None:
+        rows[label] = site_rates(trajectories)
+        outcomes[label] = task_outcomes(trajectories)
+
     phases = list(Phase.objects.filter(run=run).order_by("index"))
-    for phase in phases:
-        label = "SFT (BC)" if phase.index == 0 else f"WebRL phase {phase.index}"
-        rows[label] = site_rates(Trajectory.objects.filter(phase=phase, purpose="eval"))
     out_root = Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}" / "baselines"
     dirs = train_baselines(config, run, out_root)
-    base = eval_model(owner, "learning: base", config, dirs["base"], on_stage)
-    rows = {dirs["base_label"]: base, **rows}
-    rows["SFT continued"] = eval_model(owner, "learning: sft-continued", config,
-                                       dirs["sft_continued"], on_stage)  # fmt: skip
-    rows["Filtered BC"] = eval_model(owner, "learning: filtered-bc", config, dirs["filtered_bc"],
-                                     on_stage)  # fmt: skip
+    add(dirs["base_label"], eval_model(owner, "learning: base", config, dirs["base"], on_stage))
+    for phase in phases:
+        label = "SFT (BC)" if phase.index == 0 else f"WebRL phase {phase.index}"
+        add(label, Trajectory.objects.filter(phase=phase, purpose="eval"))
+    add("SFT continued", eval_model(owner, "learning: sft-continued", config,
+                                    dirs["sft_continued"], on_stage))  # fmt: skip
+    add("Filtered BC", eval_model(owner, "learning: filtered-bc", config, dirs["filtered_bc"],
+                                  on_stage))  # fmt: skip
     orm = {
         p.index: {
             "accuracy": p.metrics.get("orm/accuracy"),
@@ -156,6 +178,9 @@ def run_learning(owner, config: RunConfig, test_limit: int | None, on_stage=None
         "run_id": run.pk,
         "tasks": tasks,
         "rows": rows,
+        "outcomes": outcomes,
+        "comparisons": comparisons(outcomes, comparison_pairs(rows)),
+        "orm": {p.index: orm_figures(p, config.orm.threshold) for p in phases},
         "orm_accuracy": orm,
         "filtered_bc_records": int(dirs["filtered_bc_records"]),
         "minutes": round((time.time() - t0) / 60, 1),
@@ -189,11 +214,44 @@ def learning_section(summary: dict, command: str, machine: str) -> str:
         f"{table_markdown(summary['rows'])}\n\n"
         f"ORM accuracy against ground truth on each phase's rollouts: {orm}.\n"
         f"Filtered BC trained on {summary['filtered_bc_records']} steps of phase-1 successes.\n"
+        + _extra_tables(summary)
     )
+
+
+def _extra_tables(summary: dict) -> str:
+    """The paired comparisons and the ORM's figures per phase, where the summary has them."""
+    out = ""
+    if summary.get("comparisons"):
+        out += (
+            "\nPaired comparisons on the same test tasks: the difference in success rate, its 95% "
+            "interval (Newcombe's hybrid score interval for paired proportions) and McNemar's "
+            "test (exact binomial below 25 discordant tasks):\n\n"
+            f"{comparisons_markdown(summary['comparisons'])}\n"
+        )
+    if summary.get("orm"):
+        out += (
+            "\nThe ORM's verdicts on each phase's rollouts against ground truth (phase 0: the "
+            "ORM just trained on them):\n\n"
+            f"{orm_markdown(summary['orm'])}\n"
+        )
+    return out
 
 
 def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def record_results(
+    summary: dict, results: Path, command: str, machine: str, json: bool, commit: str | None = None
+) -> Path:
+    """`write_results` of the summary's section; with `json`, also `results`' .json sibling
+    (docs/results.json) with the same rows, comparisons and ORM figures. Returns the record."""
+    record = write_results(results, learning_section(summary, command, machine))
+    if json:
+        commit = commit or git_commit(Path(settings.BASE_DIR))
+        document = results_document(summary, [c for c, _ in COLUMNS], command, commit)
+        write_results_json(results.with_suffix(".json"), document)
+    return record
 
 
 def write_results(path: Path, section: str, when: date | None = None) -> Path:

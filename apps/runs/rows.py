@@ -14,7 +14,9 @@ SUCCESS = 1.0
 
 
 def world_tasks(config: RunConfig, split: str):
-    return Task.objects.filter(world=config.world, split=split, status=Task.Status.APPROVED)
+    return Task.objects.filter(
+        world=config.world, world_seed=config.world_seed, split=split, status=Task.Status.APPROVED
+    )
 
 
 def trajectory_rows(qs) -> list[dict]:
@@ -62,15 +64,27 @@ def records_of(
     return out
 
 
+def without_waiting_steps(row: dict) -> dict:
+    """An oracle demonstration without the steps in which the oracle only waited for the page to
+    update: the action before a wait is followed by the page it led to, and the histories of later
+    steps hold no waits."""
+    from sandbox.oracle import is_waiting_step
+
+    keep = [i for i, r in enumerate(row["responses"]) if not is_waiting_step(r)]
+    per_step = ("observations", "responses", "token_ids", "actions", "urls")
+    return {**row, **{k: [row[k][i] for i in keep] for k in per_step if k in row}}
+
+
 def demo_rows(run_id: int) -> list[dict]:
-    """Successful oracle demonstrations of the run's phase 0 (label 1 by ground truth)."""
+    """Successful oracle demonstrations of the run's phase 0 (label 1 by ground truth), without
+    the oracle's waiting steps."""
     qs = Trajectory.objects.filter(
         run_id=run_id,
         purpose=Trajectory.Purpose.DEMO,
         status=Trajectory.Status.OK,
         score__gte=SUCCESS,
     )
-    rows = trajectory_rows(qs)
+    rows = [without_waiting_steps(row) for row in trajectory_rows(qs)]
     for row in rows:
         row["reward"] = 1.0
     return rows

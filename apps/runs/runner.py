@@ -14,6 +14,7 @@ from collections.abc import Callable
 from apps.runs import orchestrator
 from apps.runs.browser_stage import (
     browser_metrics,
+    check_world_seed,
     plan_shards,
     prepare,
     run_inline,
@@ -144,6 +145,7 @@ def start_browser_stage(
         purpose, task_ids, model_dir = browser_inputs(ctx)
         prepare(ctx, purpose, task_ids, model_dir)
         with WorldClient(settings.WORLD_URL) as world:
+            check_world_seed(world, ctx.config)
             shards, slots = plan_shards(ctx.config, world.instances())
         orchestrator.beat(stage_id, {"shards": shards, "slots": slots})
     except Exception as exc:

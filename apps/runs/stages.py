@@ -28,7 +28,7 @@ from apps.runs.rows import (
     world_tasks,
 )
 from trainer.config import RunConfig
-from trainer.phase import choose_tasks
+from trainer.phase import choose_demo_tasks, choose_tasks
 
 
 @dataclass
@@ -85,12 +85,22 @@ def rollout_task_ids(ctx: StageContext) -> list[int]:
 
 
 def demo_task_ids(config: RunConfig) -> list[int]:
-    """The subset of train tasks whose oracle demonstrations phase 0 fine-tunes on."""
-    pool = list(world_tasks(config, "train").values_list("pk", "sites"))
-    keys = [str(pk) for pk, _ in pool]
-    sites = [s[0] if s else "" for _, s in pool]
+    """The train tasks whose oracle demonstrations phase 0 fine-tunes on: `sft.demos_per_template`
+    of every template, topped up template by template to `sft.demo_tasks`. Chosen by task key, so
+    every run (in any database) picks the same tasks and the demonstration cache serves them."""
+    pool = world_tasks(config, "train").values_list(
+        "pk", "key", "template_id", "config__intent_template_id"
+    )
+    pks, templates = {}, {}
+    for pk, key, template, from_config in pool:
+        pks[key] = pk
+        templates[key] = template if template is not None else from_config
+    keys = list(pks)
     n = config.sft.demo_tasks or config.rollout.tasks_per_phase
-    return sorted(int(k) for k in choose_tasks(keys, sites, n, -1))
+    chosen = choose_demo_tasks(
+        keys, [templates[k] for k in keys], n, config.sft.demos_per_template, -1
+    )
+    return sorted(pks[k] for k in chosen)
 
 
 # --- stages -----------------------------------------------------------------------------------
@@ -98,7 +108,8 @@ def demo_task_ids(config: RunConfig) -> list[int]:
 
 def stage_sft(ctx: StageContext) -> dict:
     """Phase 0: oracle demonstrations of a train subset (collected through the browser), then SFT."""
-    from apps.runs.browser_stage import run_inline
+    from apps.runs import demo_cache
+    from apps.runs.browser_stage import demo_step_limit, run_inline
     from trainer.learn.pretrain import needs_pretraining, pretrain_tiny
     from trainer.learn.sft import train_sft
 
@@ -107,12 +118,15 @@ def stage_sft(ctx: StageContext) -> dict:
         raise StageError(
             f"no approved train tasks of world {ctx.config.world!r}: run `manage.py load_world_tasks`"
         )
+    limit = demo_step_limit(ctx.config)
+    tasks = Task.objects.filter(pk__in=task_ids)
+    cached = demo_cache.restore(ctx.run.pk, ctx.phase.pk, ctx.config, tasks, limit)
     run_inline(ctx, "demo", task_ids, on_progress=ctx.reporter.on_progress)
     if ctx.should_stop():
         return {}
-    records = records_of(
-        demo_rows(ctx.run.pk), ctx.config.actor.gamma, variant=ctx.config.rollout.prompt
-    )
+    demo_cache.store(ctx.phase.pk, ctx.config, limit)
+    demos = demo_rows(ctx.run.pk)
+    records = records_of(demos, ctx.config.actor.gamma, variant=ctx.config.rollout.prompt)
     if not records:
         raise StageError("no successful oracle demonstration to fine-tune on (is the world up?)")
     init = None
@@ -131,12 +145,28 @@ def stage_sft(ctx: StageContext) -> dict:
     if not result.get("model_dir"):
         return {}
     metrics = {"sft/steps": result["steps"], "sft/loss": result["loss"] or 0.0,
-               "sft/records": len(records)}  # fmt: skip
+               "sft/records": len(records), **demo_metrics(ctx, demos, cached)}  # fmt: skip
     if init is not None:
         metrics["pretrain/steps"] = float(pre["steps"])
     ctx.reporter.on_checkpoint("actor", result["model_dir"], result["steps"], metrics,
                                ctx.config.to_dict())  # fmt: skip
     return metrics
+
+
+def demo_metrics(ctx: StageContext, demos: list[dict], cached: int) -> dict:
+    """How many demonstrations SFT learns from, of how many templates, how many came from the
+    cache and how many oracle waiting steps were dropped from them."""
+    steps = Trajectory.objects.filter(pk__in=[d["id"] for d in demos]).values_list(
+        "step_count", "task__template_id"
+    )
+    return {
+        "sft/demos": float(len(demos)),
+        "sft/demo_templates": float(len({t for _, t in steps if t is not None})),
+        "sft/demos_from_cache": float(cached),
+        "sft/waiting_steps_dropped": float(
+            sum(n for n, _ in steps) - sum(len(d["responses"]) for d in demos)
+        ),
+    }
 
 
 def label_with_orm(ctx: StageContext, orm: Checkpoint, rows: list[dict]) -> dict:

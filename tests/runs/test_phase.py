@@ -10,6 +10,7 @@ from trainer.env.types import Observation, PolicyOutput, StepContext
 from trainer.phase import (
     BatchingPolicy,
     PhaseError,
+    choose_demo_tasks,
     choose_tasks,
     mc_returns,
     phase_stages,
@@ -63,6 +64,25 @@ def test_task_choice_is_deterministic_and_balanced_across_sites():
     assert sum(k.startswith("m") for k in first) == 2
     assert len(choose_tasks(keys, sites, 50, seed=3)) == 12
     assert choose_tasks(keys, sites, 0, seed=3) == []
+
+
+def test_demonstrations_cover_every_template_at_least_per_template_times():
+    # template 1 has 10 tasks, template 2 has 6, template 3 has 2, and one task has no template
+    templates = [1] * 10 + [2] * 6 + [3] * 2 + [None]
+    keys = [f"k{i:02d}" for i in range(len(templates))]
+    of = dict(zip(keys, templates, strict=True))
+    chosen = choose_demo_tasks(keys, templates, 4, per_template=4, seed=-1)
+    assert chosen == sorted(chosen) == choose_demo_tasks(keys, templates, 4, 4, -1)
+    counts = {t: sum(of[k] == t for k in chosen) for t in (1, 2, 3, None)}
+    assert counts == {1: 4, 2: 4, 3: 2, None: 1}  # 11 > n = 4: the quota wins
+    topped = choose_demo_tasks(keys, templates, 15, per_template=4, seed=-1)
+    assert set(chosen) <= set(topped) and len(topped) == 15
+    assert {t: sum(of[k] == t for k in topped) for t in (1, 2)} == {1: 6, 2: 6}  # in turn
+    assert len(choose_demo_tasks(keys, templates, 99, 4, -1)) == len(keys)
+    assert choose_demo_tasks(keys, templates, 0, 0, -1) == []
+    assert choose_demo_tasks(keys, templates, 4, 4, -1) != choose_demo_tasks(
+        keys, templates, 4, 4, 7
+    )
 
 
 def _ctx(prompt: str) -> StepContext:

@@ -75,3 +75,31 @@ def test_export_sft_writes_the_prompt_variant_asked_for(tmp_path, capsys):
     assert records and all(
         r["observation"].endswith(f"\n\nTask Instruction: {r['task']}\n\n{tail}") for r in records
     )
+
+
+@pytest.mark.django_db
+def test_another_seeds_tasks_are_stored_beside_the_default_worlds(capsys):
+    store_world_tasks(("test",))
+    call_command("load_world_tasks", "--seed", "1", "--json")
+    assert json.loads(capsys.readouterr().out)["test"]["created"] == 165
+    other = Task.objects.filter(world_seed=1, split=Task.Split.TEST)
+    assert other.count() == 165 == Task.objects.filter(world_seed=0, split="test").count()
+    row = Task.objects.get(key="sandbox@1:test:0")
+    assert row.intent != Task.objects.get(key="sandbox:test:0").intent
+    assert row.config["intent"] == row.intent and row.world == Task.World.SANDBOX
+
+
+@pytest.mark.django_db
+def test_a_run_refuses_a_world_built_from_another_seed(settings):
+    from apps.runs.browser_stage import check_world_seed
+    from apps.runs.errors import StageError
+    from sandbox.client import WorldClient
+    from sandbox.server import WorldThread
+    from trainer.config import preset
+
+    with WorldThread(instances=1, port=free_ports()) as world:
+        settings.WORLD_URL = world.url
+        client = WorldClient(world.url)
+        check_world_seed(client, preset("demo-cpu"))  # seed 0 both
+        with pytest.raises(StageError, match=r"built from seed 0.*world serve --seed 1"):
+            check_world_seed(client, preset("demo-cpu").with_overrides(["world_seed=1"]))

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import pickle
 
+import httpx
+import pytest
+
 from sandbox import SITES
+from sandbox.client import WorldClient
 from sandbox.instance import seed_world
 from sandbox.taskgen import fill
 from sandbox.tasks import TEST_MIX, _splits, all_templates, group_counts, load_tasks
@@ -80,3 +84,41 @@ def test_every_w1_template_has_a_test_or_train_instantiation():
     seen = {t["intent_template_id"] for t in load_tasks("train") + load_tasks("test")}
     w1 = [t.id for t in all_templates() if t.id < 300 or 600 <= t.id < 650]
     assert set(w1) <= seen
+
+
+def test_a_world_served_from_another_seed_says_so_and_sells_that_seeds_products():
+    from sandbox.server import WorldThread, free_port_block
+
+    with WorldThread(instances=1, port=free_port_block(), seed=1) as world:
+        client = WorldClient(world.url)
+        assert client.seed() == 1
+        page = httpx.get(client.site_urls(0)["shopping"] + "/", follow_redirects=True).text
+    names = {p["name"] for p in seed_world(1)["shopping"]["products"]}
+    assert any(name in page for name in names)
+    # the first test task of seed 1 asks about that world, not the default one
+    intent = load_tasks("test", 1)[0]["intent"]
+    assert intent != load_tasks("test", 0)[0]["intent"]
+
+
+def test_the_world_commands_refuse_a_world_of_another_seed(world, capsys):
+    from sandbox.cli import main
+
+    assert WorldClient(world.url).seed() == 0
+    code = main(
+        ["oracle", "--split", "test", "--limit", "1", "--seed", "1", "--world-url", world.url]
+    )
+    assert code == 2
+    assert "built from seed 0, these tasks need seed 1" in capsys.readouterr().err
+
+
+@pytest.mark.browser
+def test_the_oracle_solves_another_seeds_tasks_in_that_seeds_world(capsys):
+    from sandbox.cli import main
+    from sandbox.server import free_port_block
+
+    url = f"http://127.0.0.1:{free_port_block()}"
+    args = ["oracle", "--split", "test", "--seed", "1", "--instances", "1", "--json"]
+    template = load_tasks("test", 1)[0]["intent_template_id"]  # a shopping info task
+    assert main([*args, "--world-url", url, "--limit", "2", "--template", str(template)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["seed"] == 1 and out["total"] == out["solved"] >= 1

@@ -157,7 +157,10 @@ def train_orm(
         labels = [example_label(ex) for ex in train]
         train = sample_balanced(train, labels, config.seed, o.examples_per_class)
     records = [
-        {"observation": example_prompt(ex, config.rollout.prompt), "action": "YES" if example_label(ex) else "NO"}
+        {
+            "observation": example_prompt(ex, config.rollout.prompt),
+            "action": "YES" if example_label(ex) else "NO",
+        }
         for ex in train
     ]
     if not records:

@@ -1,5 +1,6 @@
-"""`python manage.py load_world_tasks [--json]`: store the built-in world's train and test tasks as
-Task rows keyed `sandbox:<split>:<task_id>`, idempotently (update_or_create)."""
+"""`python manage.py load_world_tasks [--seed N] [--json]`: store the built-in world's train and test
+tasks as Task rows keyed `sandbox:<split>:<task_id>` (`sandbox@N:<split>:<task_id>` for a world built
+from seed N != 0), idempotently (update_or_create)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,29 @@ import json
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from apps.curriculum.models import Task
+from apps.curriculum.models import Task, world_task_key
+from sandbox import DEFAULT_SEED
 from sandbox.tasks import SPLITS, load_tasks
 
 
-def store_world_tasks(splits: tuple[str, ...] = SPLITS) -> dict[str, dict[str, int]]:
-    """Create or update one Task row per world task; returns {split: {created, updated}}."""
+def store_world_tasks(
+    splits: tuple[str, ...] = SPLITS, seed: int = DEFAULT_SEED
+) -> dict[str, dict[str, int]]:
+    """Create or update one Task row per task of the world built from `seed`; returns
+    {split: {created, updated}}."""
     counts = {}
     for split in splits:
         created = updated = 0
         with transaction.atomic():
-            for config in load_tasks(split):
+            for config in load_tasks(split, seed):
                 _, was_created = Task.objects.update_or_create(
-                    key=f"sandbox:{split}:{config['task_id']}",
+                    key=world_task_key(split, config["task_id"], seed),
                     defaults={
                         "config": config,
                         "intent": config["intent"],
                         "sites": list(config["sites"]),
                         "world": Task.World.SANDBOX,
+                        "world_seed": seed,
                         "split": split,
                         "origin": Task.Origin.SEED,
                         "status": Task.Status.APPROVED,
@@ -44,9 +50,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", help="print the counts as JSON")
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=DEFAULT_SEED,
+            help="the tasks of the world built from this seed (serve it with `world serve --seed`)",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
-        counts = store_world_tasks()
+        counts = store_world_tasks(seed=int(options["seed"]))
         if options["json"]:
             self.stdout.write(json.dumps(counts))
             return

@@ -2,7 +2,9 @@
 
 Trains base → SFT → WebRL phases and the two baselines, evaluates all on the test tasks, prints
 the table, records it in a new dated file in docs/experiments/ and makes it the `## Learning`
-section (the current result) of docs/results.md. Takes tens of minutes on 2 cores.
+section (the current result) of docs/results.md; with --json it also writes docs/results.json
+(rows, the ORM's figures per phase, paired comparisons, minutes, command, commit). Takes tens of
+minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -35,12 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-write", action="store_true")
 
     def handle(self, *args, name, json: bool, config, set, test_limit, results, no_write, **opts):
-        from apps.runs.experiment import (
-            learning_section,
-            run_learning,
-            table_markdown,
-            write_results,
-        )
+        from apps.runs.experiment import record_results, run_learning, table_markdown
         from apps.runs.management.commands.train_run import StageBars, cli_owner
 
         try:
@@ -55,9 +52,9 @@ class Command(BaseCommand):
         command = "python manage.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         machine = f"{os.cpu_count()} CPU cores, no GPU" if not _cuda() else "CUDA GPU"
         if not no_write:
-            write_results(Path(results), learning_section(summary, command, machine))
+            record_results(summary, Path(results), command, machine, json)
         if json:
-            self.stdout.write(_dumps(summary))
+            self.stdout.write(_dumps({k: v for k, v in summary.items() if k != "outcomes"}))
         else:
             self.stdout.write(table_markdown(summary["rows"]))
 
