@@ -106,8 +106,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Messages are acknowledged when a task starts, and the database claim is the truth about who works
+# on what (docs/INTERFACES.md, "Liveness"): a stage lasts hours, longer than any visibility timeout
+# that still redelivers a lost message in useful time, and a redelivered stage running twice would
+# share world instances. A message lost with its worker is re-sent by the reaper.
+CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
@@ -151,6 +154,8 @@ CHROMIUM_PATH = env_str("CHROMIUM_PATH", "/usr/bin/chromium")
 OPENAI_JUDGE_URL = env_str("OPENAI_JUDGE_URL", "")
 
 RUN_HEARTBEAT_STALE_S = env_int("RUN_HEARTBEAT_STALE_S", 300)
+# The hard limit on one stage, however alive its worker: the stage fails past it (48 h).
+STAGE_TIME_LIMIT_S = env_int("STAGE_TIME_LIMIT_S", 48 * 3600)
 # A running trajectory with no new step for this long belongs to a dead worker and is re-run.
 TRAJECTORY_STALE_S = env_int("TRAJECTORY_STALE_S", 180)
 # The watchdog's limit on one whole episode.

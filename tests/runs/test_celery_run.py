@@ -141,7 +141,7 @@ def test_a_run_survives_a_killed_rollout_worker_and_finishes_with_every_row_link
             phase=rollout.phase,
             purpose="train",
             status="running",
-            claimed_by__endswith=f":{ra_pid}",
+            claimed_by__contains=f":{ra_pid}:",
         ).first(),
         120,
         "a trajectory claimed by worker ra",
@@ -168,7 +168,7 @@ def test_a_run_survives_a_killed_rollout_worker_and_finishes_with_every_row_link
         assert len(rows) == len(set(rows)) == 3  # none missing, none twice
         assert not train.filter(phase=phase).exclude(status="ok").exists()
     victim.refresh_from_db()
-    assert victim.status == "ok" and not victim.claimed_by.endswith(f":{ra_pid}")
+    assert victim.status == "ok" and f":{ra_pid}:" not in victim.claimed_by
     steps = list(Step.objects.filter(trajectory=victim).values_list("index", flat=True))
     assert steps == list(range(victim.step_count))
     # tasks → trajectories → steps → verdicts → checkpoints → metrics
