@@ -160,6 +160,11 @@ STAGE_TIME_LIMIT_S = env_int("STAGE_TIME_LIMIT_S", 48 * 3600)
 TRAJECTORY_STALE_S = env_int("TRAJECTORY_STALE_S", 180)
 # The watchdog's limit on one whole episode.
 EPISODE_TIMEOUT_S = env_int("EPISODE_TIMEOUT_S", 900)
+# A world instance's lease lapses this long after its holder's last renewal (holders renew every
+# 2 s); then another run may take the instance over.
+WORLD_LEASE_TTL_S = env_int("WORLD_LEASE_TTL_S", TRAJECTORY_STALE_S)
+# How long the curriculum's observer waits for a free world instance.
+WORLD_LEASE_WAIT_S = env_int("WORLD_LEASE_WAIT_S", 600)
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

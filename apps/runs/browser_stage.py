@@ -29,6 +29,7 @@ from apps.rollouts.writer import (
     write_step,
 )
 from apps.runs import faults, orchestrator
+from apps.runs import leases as leasing
 from apps.runs.errors import StageError
 from apps.runs.models import Run, StageRun
 from apps.runs.reporter import DjangoReporter
@@ -116,7 +117,6 @@ async def run_shard(
     slots: int,
     *,
     worker: str,
-    first_instance: int = 0,
     on_progress=None,
 ) -> str:
     """Work through this stage's pending trajectories; 'drained', 'cancelled', 'lost' (the stage
@@ -139,6 +139,8 @@ async def run_shard(
     world = WorldClient(settings.WORLD_URL)
     state: dict = {"stop": None}
     live: dict[int, str] = {}  # trajectory id -> claim token, of the episodes running now
+    held: list[leasing.Lease] = []  # this shard's world instances
+    lost: set[int] = set()  # instances whose lease expired under us: stop using them
     deadline = (stage.started_at or timezone.now()).timestamp() + orchestrator.time_limit_s()
 
     async def watch() -> None:
@@ -149,6 +151,9 @@ async def run_shard(
                     stage_id, token, {"counts": counts}
                 )
                 await sync_to_async(beat_trajectories)(list(live.items()))
+                if held:
+                    kept = await sync_to_async(leasing.renew)(list(held))
+                    lost.update(lease.instance for lease in held if lease not in kept)
                 if on_progress is not None:
                     on_progress({"counts": counts})
                 run_status = await sync_to_async(_run_status)(run.pk)
@@ -166,9 +171,9 @@ async def run_shard(
                     state["stop"] = "timeout"
             await asyncio.sleep(BEAT_S)
 
-    async def slot_loop(slot: int, instance: int) -> None:
+    async def slot_loop(slot: int, lease: leasing.Lease) -> None:
         me = slot_worker(worker, shard, slot)
-        while state["stop"] is None:
+        while state["stop"] is None and lease.instance not in lost:
             traj = await sync_to_async(claim_next)(
                 phase.pk, purpose, me, shard, shards, stage=(stage_id, token)
             )
@@ -179,18 +184,19 @@ async def run_shard(
                 return
             live[traj.pk] = traj.token
             try:
-                await _episode(slot, instance, traj)
+                await _episode(slot, lease, traj)
             finally:
                 live.pop(traj.pk, None)
 
-    async def _episode(slot: int, instance: int, traj: Trajectory) -> None:
+    async def _episode(slot: int, lease: leasing.Lease, traj: Trajectory) -> None:
         claim = {"held": True}
+        instance = lease.instance
 
         def should_stop() -> bool:
-            return state["stop"] is not None or not claim["held"]
+            return state["stop"] is not None or not claim["held"] or instance in lost
 
         try:
-            await asyncio.to_thread(world.reset, instance)
+            await asyncio.to_thread(leasing.reset, world, lease)
             urls = await asyncio.to_thread(world.site_urls, instance)
             task = resolve_placeholders(traj.task.config, urls)
             task.setdefault("intent", traj.task.intent)
@@ -213,6 +219,10 @@ async def run_shard(
                 on_step=on_step,
                 should_stop=should_stop,
             )
+        except leasing.LeaseLost:
+            lost.add(instance)
+            await sync_to_async(release_trajectory)(traj.pk, traj.token)
+            return
         except Exception as exc:  # one broken task must not stop the shard
             log.exception("episode of trajectory %s failed", traj.pk)
             await sync_to_async(fail_trajectory)(
@@ -220,6 +230,9 @@ async def run_shard(
             )
             return
         if not claim["held"]:
+            return
+        if instance in lost:  # another holder may have reset the world under this episode
+            await sync_to_async(release_trajectory)(traj.pk, traj.token)
             return
         if infrastructure_fault(result) and traj.attempts < MAX_EPISODE_ATTEMPTS:
             log.warning("trajectory %s: %s; running it again", traj.pk, result.error)
@@ -230,17 +243,40 @@ async def run_shard(
             return
         await sync_to_async(finish_trajectory)(traj.pk, traj.token, result)
 
+    async def lease_instances() -> None:
+        """Wait for free world instances while there is work left (other runs may hold all)."""
+        count = await asyncio.to_thread(world.instances)
+        holder = f"{worker} stage {stage_id} shard {shard}"
+        while state["stop"] is None:
+            got = await sync_to_async(leasing.acquire)(
+                settings.WORLD_URL, count, slots, run_id=run.pk, holder=holder
+            )
+            if got:
+                held.extend(got)
+                return
+            await sync_to_async(reset_running)(phase.pk, purpose, orphan_after_s())
+            if await sync_to_async(stage_drained)(phase.pk, purpose):
+                return
+            await asyncio.sleep(BEAT_S)
+
     watcher = asyncio.create_task(watch())
     try:
-        async with BrowserPool(contexts=slots, executable_path=settings.CHROMIUM_PATH) as pool:
-            await asyncio.gather(
-                *(slot_loop(j, first_instance + shard * slots + j) for j in range(slots))
-            )
+        await lease_instances()
+        if held:
+            contexts = len(held)
+            async with BrowserPool(
+                contexts=contexts, executable_path=settings.CHROMIUM_PATH
+            ) as pool:
+                await asyncio.gather(*(slot_loop(j, lease) for j, lease in enumerate(held)))
     finally:
         stop = state["stop"]
         state["stop"] = state["stop"] or "drained"
         watcher.cancel()
         world.close()
+        try:
+            await sync_to_async(leasing.release)(list(held))
+        except DatabaseError:  # they expire by themselves
+            log.warning("shard %s of stage %s: leases not released", shard, stage_id)
         try:
             counts = await sync_to_async(stage_counts)(phase.pk, purpose)
             await sync_to_async(orchestrator.beat)(stage_id, token, {"counts": counts})
