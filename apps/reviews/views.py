@@ -62,7 +62,10 @@ def label_trajectory(request, trajectory_id: int):
     label = LABELS.get(request.POST.get("label", "").strip().lower())
     if label is None:
         return HttpResponseBadRequest("label must be yes or no")
-    row = add_human_label(request.user, trajectory, label, request.POST.get("note", ""))
+    try:
+        row = add_human_label(request.user, trajectory, label, request.POST.get("note", ""))
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
     if "application/json" in request.headers.get("Accept", ""):
         return JsonResponse(
             {"trajectory": trajectory.pk, "label": "YES" if label else "NO", "id": row.pk}
