@@ -5,11 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup run test test-slow lint format clean-venv
+.PHONY: setup run test test-slow test-faults lint format clean-venv
+
+# Development mode is explicit: the settings default DEBUG off (deployments).
+DEV := DEBUG=$${DEBUG:-1}
 
 setup: $(STAMP) chromium
 	@$(PY) scripts/ensure_db.py
-	@$(PY) manage.py migrate --noinput -v 0
+	@$(DEV) $(PY) manage.py migrate --noinput -v 0
 	@echo "setup: ready"
 
 $(STAMP): pyproject.toml
@@ -30,13 +33,16 @@ chromium:
 	fi
 
 run: setup
-	@$(PY) scripts/devserver.py
+	@$(DEV) $(PY) scripts/devserver.py
 
 test: setup
-	@REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest
+	@$(DEV) REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest
 
 test-slow: setup
-	@REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -m slow
+	@$(DEV) REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -m slow
+
+test-faults: setup
+	@$(DEV) REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -m faults
 
 lint:
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

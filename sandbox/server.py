@@ -34,16 +34,24 @@ class World:
     """N instances built from one seed snapshot."""
 
     def __init__(
-        self, instances: int, port: int, host: str = "127.0.0.1", seed: int = DEFAULT_SEED
+        self,
+        instances: int,
+        port: int,
+        host: str = "127.0.0.1",
+        seed: int = DEFAULT_SEED,
+        public_host: str | None = None,
     ):
         if instances < 1:
             raise ValueError("instances must be at least 1")
         self.port = port
         self.host = host
+        """Where the servers listen."""
+        self.public_host = public_host or host
+        """The host name in the URLs and cookies handed to agents (a compose service name)."""
         self.modules = site_modules()
         self.blob = snapshot(seed_world(seed))
         self.instances = [
-            Instance(i, self.blob, site_urls(host, port, i, list(self.modules)))
+            Instance(i, self.blob, site_urls(self.public_host, port, i, list(self.modules)))
             for i in range(instances)
         ]
 
@@ -66,7 +74,7 @@ class World:
                 {
                     "name": session_cookie(site),
                     "value": agent_session_id(site),
-                    "domain": self.host,
+                    "domain": self.public_host,
                     "path": "/",
                     "expires": -1,
                     "httpOnly": False,
@@ -188,9 +196,11 @@ async def serve_async(
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def serve(instances: int = 1, port: int = 9400, host: str = "127.0.0.1") -> None:
+def serve(
+    instances: int = 1, port: int = 9400, host: str = "127.0.0.1", public_host: str | None = None
+) -> None:
     """Serve the world in the foreground until SIGINT/SIGTERM (`python manage.py world serve`)."""
-    world = World(instances, port, host)
+    world = World(instances, port, host, public_host=public_host)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -205,8 +215,14 @@ def serve(instances: int = 1, port: int = 9400, host: str = "127.0.0.1") -> None
 class WorldThread:
     """The world served from a background thread (for tests and commands that need one)."""
 
-    def __init__(self, instances: int = 1, port: int = 9400, host: str = "127.0.0.1"):
-        self.world = World(instances, port, host)
+    def __init__(
+        self,
+        instances: int = 1,
+        port: int = 9400,
+        host: str = "127.0.0.1",
+        public_host: str | None = None,
+    ):
+        self.world = World(instances, port, host, public_host=public_host)
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None

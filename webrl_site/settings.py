@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from .env import (
@@ -18,7 +19,7 @@ from .env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)  # `make run` and the tests turn it on
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
@@ -52,6 +53,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (htmx, the css and scripts) with DEBUG off too, straight from the app
+    # directories and STATICFILES_DIRS (no collectstatic needed; compose runs it anyway).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -117,6 +121,8 @@ CELERY_BEAT_SCHEDULE = {
     "reap-runs": {"task": "apps.runs.tasks.reap_runs", "schedule": 60.0},
 }
 CELERY_QUEUES_EXPECTED = ["default", "rollout", "gpu"]
+# /healthz asks the workers which queues they consume at most this often (a broadcast).
+HEALTH_QUEUES_CACHE_S = env_int("HEALTH_QUEUES_CACHE_S", 5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -133,6 +139,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static")
+WHITENOISE_USE_FINDERS = True
+# With the finders, STATIC_ROOT is optional (collectstatic fills it in deployments).
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "media/"
