@@ -208,6 +208,9 @@ class EngineSection:
     """Save a checkpoint every this many optimizer steps; the last step is always saved (§1.6, §11.17)."""
     checkpoint_root: str = "checkpoints"
     """Directory under which runs write their checkpoints."""
+    keep_step_checkpoints: int = 2
+    """Step checkpoints (with optimizer state) kept per training stage, the newest; each stage's
+    final model is always kept; 0 keeps every one."""
     weight_decay: float = 0.01
     """AdamW weight decay (§1.6)."""
     max_grad_norm: float = 1.0
@@ -432,7 +435,7 @@ RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("curriculum.tasks_per_phase", 0, None), ("curriculum.seeds_per_call", 1, None),
     ("curriculum.calls_per_site", 1, None), ("curriculum.dedupe_threshold", 0.0, 1.0),
     ("engine.zero_stage", 0, 3), ("engine.weight_decay", 0.0, None),
-    ("engine.max_grad_norm", 0.0, None),
+    ("engine.max_grad_norm", 0.0, None), ("engine.keep_step_checkpoints", 0, None),
     ("eval.temperature", 0.0, None), ("eval.max_tokens", 1, None),
 )  # fmt: skip
 URL_FIELDS = ("rollout.server_url", "curriculum.generator_url", "curriculum.feasibility_url")

@@ -119,6 +119,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "reap-runs": {"task": "apps.runs.tasks.reap_runs", "schedule": 60.0},
+    "prune-screenshots": {"task": "apps.runs.tasks.prune_screenshots", "schedule": 3600.0},
 }
 CELERY_QUEUES_EXPECTED = ["default", "rollout", "gpu"]
 # /healthz asks the workers which queues they consume at most this often (a broadcast).
@@ -146,6 +147,8 @@ warnings.filterwarnings("ignore", message="No directory at", category=UserWarnin
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "media/"
 CHECKPOINT_ROOT = env_path("CHECKPOINT_ROOT", VAR_DIR / "checkpoints")
+# Screenshots are kept for each run's newest N phases (beat prunes hourly); 0 keeps every one.
+SCREENSHOT_KEEP_PHASES = env_int("SCREENSHOT_KEEP_PHASES", 2)
 
 # The built-in web world (sandbox) and WebArena's self-hosted sites.
 WORLD_URL = env_str("WORLD_URL", "http://127.0.0.1:9400")

@@ -37,4 +37,12 @@ def reap_runs(stale_after_s: float | None = None) -> int:
     return sum(len(ids) for ids in reap(stale_after_s, dispatch).values())
 
 
-__all__ = ["Run", "dispatch", "reap_runs", "run_gpu_stage", "start_run"]
+@shared_task(name="apps.runs.tasks.prune_screenshots")
+def prune_screenshots() -> int:
+    """Screenshots of phases older than each run's newest SCREENSHOT_KEEP_PHASES."""
+    from apps.runs.retention import prune_screenshots as prune
+
+    return prune()
+
+
+__all__ = ["Run", "dispatch", "prune_screenshots", "reap_runs", "run_gpu_stage", "start_run"]
