@@ -27,7 +27,9 @@ def roots(settings, tmp_path):
 
 def _run_with_files(owner, phases: int = 3, name: str = "r") -> tuple[Run, list[Step]]:
     run = make_run(owner, tiny_config(), name)
-    task = make_tasks(1, 0)[0] if not Trajectory.objects.exists() else Trajectory.objects.first().task
+    task = (
+        make_tasks(1, 0)[0] if not Trajectory.objects.exists() else Trajectory.objects.first().task
+    )
     steps = []
     for index in range(phases):
         phase = Phase.objects.create(run=run, index=index)
