@@ -35,8 +35,10 @@ chromium:
 run: setup
 	@$(DEV) $(PY) scripts/devserver.py
 
+# The fault-injection suite runs after the rest (about 20 of the 30 minutes on 2 cores).
 test: setup
 	@$(DEV) REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest
+	@$(DEV) REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -m faults
 
 test-slow: setup
 	@$(DEV) REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -m slow

@@ -438,6 +438,7 @@ RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("engine.max_grad_norm", 0.0, None), ("engine.keep_step_checkpoints", 0, None),
     ("eval.temperature", 0.0, None), ("eval.max_tokens", 1, None),
 )  # fmt: skip
+MAX_TEXT = 4096  # a path, URL or name
 URL_FIELDS = ("rollout.server_url", "curriculum.generator_url", "curriculum.feasibility_url")
 
 
@@ -461,8 +462,12 @@ def _check_values(config: RunConfig) -> None:
     for key, value in leaves.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{key}: must be a finite number, got {value}")
+        if isinstance(value, int) and not -(2**53) <= value <= 2**53:  # JSON's exact integers
+            raise ConfigError(f"{key}: {value} is too large")
         if isinstance(value, str) and "\x00" in value:
             raise ConfigError(f"{key}: contains a NUL character")
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise ConfigError(f"{key}: {len(value)} characters, at most {MAX_TEXT}")
     for key, low, high in RANGES:
         value = leaves[key]
         if (low is not None and value < low) or (high is not None and value > high):

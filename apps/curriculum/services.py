@@ -129,6 +129,8 @@ def edit_task(
     """Change a generated task's intent and/or config, validated as an import is; the previous
     values go into its TaskEdit history. The intent in the config always follows the task's intent."""
     _require_reviewer(user)
+    if intent is None and config is None:
+        raise ValueError("nothing to change: give an intent or a config")
     if intent is not None:
         intent = clean_text(intent, "intent", MAX_INTENT, required=True)
     if config is not None and not isinstance(config, dict):

@@ -83,3 +83,13 @@ def clean_task_config(config: Any, intent: str) -> dict:
     if errors:
         raise ValueError("config: " + "; ".join(errors))
     return record
+
+
+def storable_errors(record: dict) -> list[str]:
+    """Why Postgres would refuse an otherwise valid record (NUL, NaN, too deep or too big)."""
+    try:
+        check_json(record, "record")
+        clean_text(record.get("intent", ""), "intent", MAX_INTENT, required=True)
+    except ValueError as exc:
+        return [str(exc)]
+    return []

@@ -118,6 +118,13 @@ class Step(models.Model):
     screenshot = models.FileField(upload_to=screenshot_path, null=True, blank=True)
     error = models.TextField(blank=True, default="")
     elapsed_ms = models.FloatField(null=True, blank=True)
+    claim = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The trajectory claim's token that wrote it: one per trajectory, or steps interleaved.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -20,6 +20,7 @@ def start_browser_stage(stage_id: int) -> int:
 def rollout_shard(stage_id: int, token: str, shard: int, shards: int, slots: int) -> str:
     """Episodes of one shard until none is left to claim; the last shard closes the stage."""
     from apps.runs.browser_stage import run_shard
+    from apps.runs.dbretry import retrying
     from apps.runs.dispatch import dispatch
     from apps.runs.models import StageRun
     from apps.runs.orchestrator import worker_id
@@ -30,5 +31,5 @@ def rollout_shard(stage_id: int, token: str, shard: int, shards: int, slots: int
     ).exists():
         return "not running"
     outcome = asyncio.run(run_shard(stage_id, token, shard, shards, slots, worker=worker_id()))
-    finish_browser_stage(stage_id, token, outcome, dispatch)
+    retrying(finish_browser_stage)(stage_id, token, outcome, dispatch)
     return outcome

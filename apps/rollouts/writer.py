@@ -199,14 +199,14 @@ def write_step(trajectory_id: int, token: str | None, record) -> bool:
         if not owned:
             _refused("step", trajectory_id, token)
             return False
-        _upsert_step(trajectory_id, record)
+        _upsert_step(trajectory_id, record, token)
         Trajectory.objects.filter(pk=trajectory_id).update(
             step_count=record.index + 1, heartbeat_at=timezone.now()
         )
     return True
 
 
-def _upsert_step(trajectory_id: int, record) -> Step:
+def _upsert_step(trajectory_id: int, record, token: str | None = None) -> Step:
     step, _ = Step.objects.update_or_create(
         trajectory_id=trajectory_id,
         index=record.index,
@@ -218,6 +218,7 @@ def _upsert_step(trajectory_id: int, record) -> Step:
             "url": pg_text(record.url),
             "error": pg_text(record.error or ""),
             "elapsed_ms": record.elapsed_ms,
+            "claim": token or "",
         },
     )
     if record.screenshot:
@@ -241,7 +242,7 @@ def finish_trajectory(trajectory_id: int, token: str | None, result) -> bool:
         have = set(Step.objects.filter(trajectory_id=trajectory_id).values_list("index", flat=True))
         for record in result.steps:
             if record.index not in have:
-                _upsert_step(trajectory_id, record)
+                _upsert_step(trajectory_id, record, token)
         _delete_steps(
             Step.objects.filter(trajectory_id=trajectory_id, index__gte=len(result.steps))
         )

@@ -30,6 +30,7 @@ from apps.rollouts.writer import (
 )
 from apps.runs import faults, orchestrator
 from apps.runs import leases as leasing
+from apps.runs.dbretry import retrying
 from apps.runs.errors import StageError
 from apps.runs.models import Run, StageRun
 from apps.runs.reporter import DjangoReporter
@@ -125,9 +126,7 @@ async def run_shard(
     from trainer.env.pool import BrowserPool
     from trainer.env.webarena import resolve_placeholders
 
-    stage = await sync_to_async(StageRun.objects.select_related("phase", "phase__run").get)(
-        pk=stage_id
-    )
+    stage = await _db(StageRun.objects.select_related("phase", "phase__run").get)(pk=stage_id)
     run, phase = stage.phase.run, stage.phase
     config = RunConfig.from_dict(run.config)
     purpose = stage.progress.get("purpose") or stage_purpose(stage)
@@ -146,17 +145,15 @@ async def run_shard(
     async def watch() -> None:
         while state["stop"] is None:
             try:
-                counts = await sync_to_async(stage_counts)(phase.pk, purpose)
-                beating = await sync_to_async(orchestrator.beat)(
-                    stage_id, token, {"counts": counts}
-                )
-                await sync_to_async(beat_trajectories)(list(live.items()))
+                counts = await _db(stage_counts)(phase.pk, purpose)
+                beating = await _db(orchestrator.beat)(stage_id, token, {"counts": counts})
+                await _db(beat_trajectories)(list(live.items()))
                 if held:
-                    kept = await sync_to_async(leasing.renew)(list(held))
+                    kept = await _db(leasing.renew)(list(held))
                     lost.update(lease.instance for lease in held if lease not in kept)
                 if on_progress is not None:
                     on_progress({"counts": counts})
-                run_status = await sync_to_async(_run_status)(run.pk)
+                run_status = await _db(_run_status)(run.pk)
             except DatabaseError:  # a dropped connection: beat again next time round
                 log.warning(
                     "shard %s of stage %s: heartbeat failed", shard, stage_id, exc_info=True
@@ -174,11 +171,11 @@ async def run_shard(
     async def slot_loop(slot: int, lease: leasing.Lease) -> None:
         me = slot_worker(worker, shard, slot)
         while state["stop"] is None and lease.instance not in lost:
-            traj = await sync_to_async(claim_next)(
+            traj = await _db(claim_next)(
                 phase.pk, purpose, me, shard, shards, stage=(stage_id, token)
             )
             if traj is None:
-                orphans = await sync_to_async(reset_running)(phase.pk, purpose, orphan_after_s())
+                orphans = await _db(reset_running)(phase.pk, purpose, orphan_after_s())
                 if orphans:
                     continue
                 return
@@ -202,7 +199,7 @@ async def run_shard(
             task.setdefault("intent", traj.task.intent)
 
             async def on_step(record) -> None:
-                if not await sync_to_async(write_step)(traj.pk, traj.token, record):
+                if not await _db(write_step)(traj.pk, traj.token, record):
                     claim["held"] = False  # reset and maybe re-run elsewhere: stop writing
                     return
                 await reporter.aon_frame(slot, record.screenshot, traj.task.intent[:120])
@@ -221,41 +218,39 @@ async def run_shard(
             )
         except leasing.LeaseLost:
             lost.add(instance)
-            await sync_to_async(release_trajectory)(traj.pk, traj.token)
+            await _db(release_trajectory)(traj.pk, traj.token)
             return
         except Exception as exc:  # one broken task must not stop the shard
             log.exception("episode of trajectory %s failed", traj.pk)
-            await sync_to_async(fail_trajectory)(
-                traj.pk, traj.token, f"{type(exc).__name__}: {exc}"
-            )
+            await _db(fail_trajectory)(traj.pk, traj.token, f"{type(exc).__name__}: {exc}")
             return
         if not claim["held"]:
             return
         if instance in lost:  # another holder may have reset the world under this episode
-            await sync_to_async(release_trajectory)(traj.pk, traj.token)
+            await _db(release_trajectory)(traj.pk, traj.token)
             return
         if infrastructure_fault(result) and traj.attempts < MAX_EPISODE_ATTEMPTS:
             log.warning("trajectory %s: %s; running it again", traj.pk, result.error)
-            await sync_to_async(release_trajectory)(traj.pk, traj.token)
+            await _db(release_trajectory)(traj.pk, traj.token)
             return
         if result.status == "cancelled" and state["stop"] in ("lost", "timeout"):
-            await sync_to_async(release_trajectory)(traj.pk, traj.token)
+            await _db(release_trajectory)(traj.pk, traj.token)
             return
-        await sync_to_async(finish_trajectory)(traj.pk, traj.token, result)
+        await _db(finish_trajectory)(traj.pk, traj.token, result)
 
     async def lease_instances() -> None:
         """Wait for free world instances while there is work left (other runs may hold all)."""
         count = await asyncio.to_thread(world.instances)
         holder = f"{worker} stage {stage_id} shard {shard}"
         while state["stop"] is None:
-            got = await sync_to_async(leasing.acquire)(
+            got = await _db(leasing.acquire)(
                 settings.WORLD_URL, count, slots, run_id=run.pk, holder=holder
             )
             if got:
                 held.extend(got)
                 return
-            await sync_to_async(reset_running)(phase.pk, purpose, orphan_after_s())
-            if await sync_to_async(stage_drained)(phase.pk, purpose):
+            await _db(reset_running)(phase.pk, purpose, orphan_after_s())
+            if await _db(stage_drained)(phase.pk, purpose):
                 return
             await asyncio.sleep(BEAT_S)
 
@@ -274,16 +269,21 @@ async def run_shard(
         watcher.cancel()
         world.close()
         try:
-            await sync_to_async(leasing.release)(list(held))
+            await _db(leasing.release)(list(held))
         except DatabaseError:  # they expire by themselves
             log.warning("shard %s of stage %s: leases not released", shard, stage_id)
         try:
-            counts = await sync_to_async(stage_counts)(phase.pk, purpose)
-            await sync_to_async(orchestrator.beat)(stage_id, token, {"counts": counts})
+            counts = await _db(stage_counts)(phase.pk, purpose)
+            await _db(orchestrator.beat)(stage_id, token, {"counts": counts})
         except DatabaseError:
             log.warning("shard %s of stage %s: last beat failed", shard, stage_id, exc_info=True)
         await sync_to_async(connections.close_all)()
     return stop or "drained"
+
+
+def _db(fn):
+    """`fn` run in the sync thread, retried on a dropped database connection."""
+    return sync_to_async(retrying(fn))
 
 
 def slot_worker(worker: str, shard: int, slot: int) -> str:

@@ -28,10 +28,10 @@ def _armed(point: str, qualifier: str) -> str | None:
     return None
 
 
-def _redis():
+def _redis(timeout_s: float):
     import redis
 
-    return redis.Redis.from_url(os.environ["WEBRL_FAULT_REDIS"], socket_timeout=30)
+    return redis.Redis.from_url(os.environ["WEBRL_FAULT_REDIS"], socket_timeout=timeout_s)
 
 
 def hook(point: str, qualifier: str = "", wait_s: float = 600.0, **info) -> None:
@@ -39,7 +39,7 @@ def hook(point: str, qualifier: str = "", wait_s: float = 600.0, **info) -> None
     name = _armed(point, qualifier)
     if name is None or not os.environ.get("WEBRL_FAULT_REDIS"):
         return
-    client = _redis()
+    client = _redis(wait_s + 30)
     try:
         if client.incr(f"{PREFIX}{name}:count") > 1:
             return  # only the first arrival is held

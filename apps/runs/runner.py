@@ -22,6 +22,7 @@ from apps.runs.browser_stage import (
     stage_drained,
     stage_purpose,
 )
+from apps.runs.dbretry import retrying
 from apps.runs.errors import StageError
 from apps.runs.models import Run, StageRun
 from apps.runs.reporter import DjangoReporter
@@ -110,15 +111,15 @@ def execute_stage(
             metrics = finish_metrics(ctx)
         else:
             metrics = TRAINING_STAGES[ctx.stage.name](ctx)
-        _close(ctx, metrics, deadline)
+        retrying(_close)(ctx, metrics, deadline)
     except Exception as exc:
         log.exception("stage %s failed", stage_id)
-        orchestrator.fail_stage(
+        retrying(orchestrator.fail_stage)(
             stage_id, token, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
         )
     finally:
         beating.set()
-    orchestrator.advance(ctx.run.pk, dispatch)
+    retrying(orchestrator.advance)(ctx.run.pk, dispatch)
 
 
 def _beat_until(stage_id: int, token: str, done: threading.Event, every_s: float = 5.0) -> None:
@@ -179,6 +180,8 @@ def start_browser_stage(
         return 0
     for k in range(shards):
         enqueue_shard(stage_id, token, k, shards, slots)
+    faults.hook("shards_sent", ctx.stage.name, stage=stage_id, token=token, shards=shards,
+                slots=slots)  # fmt: skip
     return shards
 
 

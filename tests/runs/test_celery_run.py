@@ -198,33 +198,7 @@ def test_cancel_stops_a_run_at_the_next_step_boundary(owner, workers):
     assert not Checkpoint.objects.filter(run=run).exists()
 
 
-@pytest.mark.slow
-def test_a_killed_training_worker_resumes_from_the_last_completed_stage(owner, workers):
-    make_tasks(4, 2)
-    run = make_run(owner, tiny_config(phases=1))
-    workers.start("gpu", "default,gpu")
-    workers.start("ro", "rollout")
-    workers.send("apps.runs.tasks.start_run", run.pk)
-    orm_init = wait_for(
-        lambda: StageRun.objects.filter(phase__run=run, name="orm_init", status="running").first(),
-        500,
-        "phase 0's orm_init stage",
-    )
-    workers.kill("gpu")
-    done_before = set(
-        StageRun.objects.filter(phase__run=run, status="done").values_list("pk", "finished_at")
-    )
-    assert {n for n in StageRun.objects.filter(pk__in=[p for p, _ in done_before]).values_list(
-        "name", flat=True)} == {"sft", "rollout"}  # fmt: skip
-    workers.start("gpu2", "default,gpu")
-    wait_for(lambda: "re-queued or failed 1" in workers.reap(12), 120, "the stale stage re-queued")
-    wait_for(lambda: _status(run) not in Run.ACTIVE, 600, "the run to finish", every=2)
-    run.refresh_from_db()
-    assert run.status == Run.Status.SUCCEEDED, run.last_error
-    # Completed stages were not run again; the interrupted one ran a second time.
-    assert done_before <= set(
-        StageRun.objects.filter(phase__run=run, status="done").values_list("pk", "finished_at")
-    )
-    orm_init.refresh_from_db()
-    assert orm_init.attempts == 2 and orm_init.status == "done"
-    assert Checkpoint.objects.filter(run=run, kind="orm").count() == 1
+# The killed training worker (formerly a slow, flaky test here that polled for orm_init to be
+# running and missed it on a fast machine) is tests/faults/test_faults.py's
+# test_a_gpu_worker_sigkilled_mid_stage_resumes_from_the_last_completed_stage: a hook in the stage
+# loop holds the worker at orm_init's start until the test has killed it.
