@@ -50,7 +50,8 @@ def database_url() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def _clear_broker(url: str) -> None:
+def clear_broker(url: str) -> None:
+    """Empty the Celery queues, reservations and results of `url` (nothing else there)."""
     client = redis.Redis.from_url(url)
     for key in client.scan_iter("*"):
         name = key.decode(errors="replace")
@@ -163,7 +164,7 @@ def cluster_factory(world, tmp_path, settings):
 
     def make(points: list[str], broker_url: str | None = None) -> Cluster:
         broker = broker_url or hooks_url
-        _clear_broker(broker)
+        clear_broker(broker)
         settings.MEDIA_ROOT = str(tmp_path / "media")
         cluster = Cluster(world, tmp_path, broker, hooks_url, points)
         made.append(cluster)

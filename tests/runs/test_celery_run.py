@@ -40,11 +40,13 @@ def world():
 @pytest.fixture
 def env(world, tmp_path, settings):
     db = connection.settings_dict
-    redis_db = 1 + os.getpid() % 13
+    # The test's own Redis database (TEST_REDIS_URL): a database picked from the pid could be
+    # another session's, and is emptied below.
+    broker = os.environ.get("REDIS_URL", settings.REDIS_URL)
     values = {
         "DATABASE_URL": f"postgres://{db['USER']}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}"
         f"@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
+        "REDIS_URL": broker,
         "WORLD_URL": world.url,
         "MEDIA_ROOT": str(tmp_path / "media"),
         "CHECKPOINT_ROOT": str(tmp_path / "ckpt"),
@@ -52,9 +54,9 @@ def env(world, tmp_path, settings):
         "LOG_LEVEL": "WARNING",
     }
     settings.MEDIA_ROOT = values["MEDIA_ROOT"]
-    import redis
+    from tests.faults.conftest import clear_broker
 
-    redis.Redis.from_url(values["REDIS_URL"]).flushdb()
+    clear_broker(broker)  # the queues only, not the database
     return values
 
 
