@@ -5,11 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup run test test-slow lint format clean-venv gpu-check
+.PHONY: setup run test test-slow test-faults lint format clean-venv gpu-check
+
+# Development mode is explicit: the settings default DEBUG off (deployments).
+DEV := DEBUG=$${DEBUG:-1}
 
 setup: $(STAMP) chromium
 	@$(PY) scripts/ensure_db.py
-	@$(PY) manage.py migrate --noinput -v 0
+	@$(DEV) $(PY) manage.py migrate --noinput -v 0
 	@echo "setup: ready"
 
 $(STAMP): pyproject.toml
@@ -30,13 +33,18 @@ chromium:
 	fi
 
 run: setup
-	@$(PY) scripts/devserver.py
+	@$(DEV) $(PY) scripts/devserver.py
 
+# The fault-injection suite runs after the rest (about 20 of the 30 minutes on 2 cores).
 test: setup
-	@REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest
+	@$(DEV) REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest
+	@$(DEV) REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -m faults
 
 test-slow: setup
-	@REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -m slow
+	@$(DEV) REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -m slow
+
+test-faults: setup
+	@$(DEV) REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -m faults
 
 # The prepared GPU check (scripts/gpu_check.sh); needs no set-up: GPU machines run it bare.
 gpu-check:

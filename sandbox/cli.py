@@ -324,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", type=int, default=1)
     p.add_argument("--port", type=int, default=9400)
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=seed_help)
+    p.add_argument("--host", default="127.0.0.1", help="the address the servers listen on")
+    p.add_argument(
+        "--public-host",
+        default=None,
+        help="the host name in the URLs handed to agents (default: --host); in compose, the "
+        "world service's name",
+    )
     for name in ("oracle", "export-sft", "bench"):
         p = sub.add_parser(name)
         p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=seed_help)
@@ -367,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.port}",
             flush=True,
         )
-        serve(instances=args.instances, port=args.port, seed=args.seed)
+        serve(args.instances, args.port, args.host, seed=args.seed, public_host=args.public_host)
         return 0
     if getattr(args, "instances", 1) < 1:
         print("--instances must be at least 1", file=sys.stderr)

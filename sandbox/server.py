@@ -35,17 +35,25 @@ class World:
     """N instances built from one seed snapshot."""
 
     def __init__(
-        self, instances: int, port: int, host: str = "127.0.0.1", seed: int = DEFAULT_SEED
+        self,
+        instances: int,
+        port: int,
+        host: str = "127.0.0.1",
+        seed: int = DEFAULT_SEED,
+        public_host: str | None = None,
     ):
         if instances < 1:
             raise ValueError("instances must be at least 1")
         self.port = port
         self.host = host
         self.seed = seed
+        """Where the servers listen."""
+        self.public_host = public_host or host
+        """The host name in the URLs and cookies handed to agents (a compose service name)."""
         self.modules = site_modules()
         self.blob = snapshot(seed_world(seed))
         self.instances = [
-            Instance(i, self.blob, site_urls(host, port, i, list(self.modules)))
+            Instance(i, self.blob, site_urls(self.public_host, port, i, list(self.modules)))
             for i in range(instances)
         ]
 
@@ -68,7 +76,7 @@ class World:
                 {
                     "name": session_cookie(site),
                     "value": agent_session_id(site),
-                    "domain": self.host,
+                    "domain": self.public_host,
                     "path": "/",
                     "expires": -1,
                     "httpOnly": False,
@@ -191,10 +199,14 @@ async def serve_async(
 
 
 def serve(
-    instances: int = 1, port: int = 9400, host: str = "127.0.0.1", seed: int = DEFAULT_SEED
+    instances: int = 1,
+    port: int = 9400,
+    host: str = "127.0.0.1",
+    seed: int = DEFAULT_SEED,
+    public_host: str | None = None,
 ) -> None:
     """Serve the world in the foreground until SIGINT/SIGTERM (`python manage.py world serve`)."""
-    world = World(instances, port, host, seed)
+    world = World(instances, port, host, seed, public_host=public_host)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -215,8 +227,9 @@ class WorldThread:
         port: int = 9400,
         host: str = "127.0.0.1",
         seed: int = DEFAULT_SEED,
+        public_host: str | None = None,
     ):
-        self.world = World(instances, port, host, seed)
+        self.world = World(instances, port, host, seed, public_host=public_host)
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None

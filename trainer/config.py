@@ -250,6 +250,9 @@ class EngineSection:
     """Save a checkpoint every this many optimizer steps; the last step is always saved (§1.6, §11.17)."""
     checkpoint_root: str = "checkpoints"
     """Directory under which runs write their checkpoints."""
+    keep_step_checkpoints: int = 2
+    """Step checkpoints (with optimizer state) kept per training stage, the newest; each stage's
+    final model is always kept; 0 keeps every one."""
     weight_decay: float = 0.01
     """AdamW weight decay (§1.6)."""
     max_grad_norm: float = 1.0
@@ -348,6 +351,7 @@ class RunConfig:
                 'orm.backend "openai" needs orm.judge_url and orm.judge_model (an OpenAI-compatible '
                 'chat endpoint and its model name), or use orm.backend "trained"'
             )
+        _check_values(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
@@ -481,6 +485,90 @@ def _coerce(path: str, value: Any, tp: Any) -> Any:
             raise bad
         return value
     raise ConfigError(f"{path}: unsupported field type {tp}")
+
+
+# (dotted key, lowest, highest) of every bounded number; None = unbounded on that side.
+RANGES: tuple[tuple[str, float | None, float | None], ...] = (
+    ("seed", 0, 2**31 - 1),
+    ("run.phases", 0, 1000),
+    *((f"model.{k}", 1, None) for k in ("hidden_size", "intermediate_size", "num_layers",
+                                         "num_heads", "vocab_size")),
+    ("rollout.temperature", 0.0, None), ("rollout.top_p", 0.0, 1.0),
+    *((f"rollout.{k}", 1, None) for k in ("max_new_tokens", "max_steps", "max_repeats",
+                                           "max_parse_failures", "contexts", "slots",
+                                           "tasks_per_phase", "batch_size")),
+    ("orm.lr", 0.0, None), ("orm.warmup_ratio", 0.0, 1.0), ("orm.epochs", 1, None),
+    ("orm.threshold", 0.0, 1.0), ("orm.holdout_fraction", 0.0, 0.9),
+    ("critic.lr", 0.0, None), ("critic.epochs", 1, None), ("critic.head_init_std", 0.0, None),
+    ("actor.lr", 0.0, None), ("actor.epochs", 1, None), ("actor.gamma", 0.0, 1.0),
+    ("actor.lam", 0.0, 1.0), ("actor.beta", 0.0, None), ("actor.advantage_clip", 0.0, None),
+    ("actor.beta_base", 0.0, None), ("actor.beta_high", 0.0, None),
+    ("actor.ref_conf_positive", 0.0, 1.0), ("actor.ref_conf_negative", 0.0, 1.0),
+    ("actor.huber_delta", 0.0, None),
+    ("sft.lr", 0.0, None), ("sft.warmup_ratio", 0.0, 1.0), ("sft.epochs", 1, None),
+    ("replay.cap_ratio", 0.0, None),
+    ("curriculum.tasks_per_phase", 0, None), ("curriculum.seeds_per_call", 1, None),
+    ("curriculum.calls_per_site", 1, None), ("curriculum.dedupe_threshold", 0.0, 1.0),
+    ("engine.zero_stage", 0, 3), ("engine.weight_decay", 0.0, None),
+    ("engine.max_grad_norm", 0.0, None), ("engine.keep_step_checkpoints", 0, None),
+    ("eval.temperature", 0.0, None), ("eval.max_tokens", 1, None),
+)  # fmt: skip
+MAX_TEXT = 4096  # a path, URL or name
+URL_FIELDS = ("rollout.server_url", "curriculum.generator_url", "curriculum.feasibility_url")
+
+
+def _leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if dataclasses.is_dataclass(value):
+        out = []
+        for f in dataclasses.fields(value):
+            out += _leaves(getattr(value, f.name), f"{prefix}{f.name}.")
+        return out
+    return [(prefix.rstrip("."), value)]
+
+
+def _check_values(config: RunConfig) -> None:
+    """Every number finite and in its range, no NUL in any text, URLs with a scheme and a host, and
+    a checkpoint root inside the deployment's own (a relative path that does not climb out)."""
+    import math
+    import urllib.parse
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    leaves = dict(_leaves(config))
+    for key, value in leaves.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key}: must be a finite number, got {value}")
+        if isinstance(value, int) and not -(2**53) <= value <= 2**53:  # JSON's exact integers
+            raise ConfigError(f"{key}: {value} is too large")
+        if isinstance(value, str) and "\x00" in value:
+            raise ConfigError(f"{key}: contains a NUL character")
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise ConfigError(f"{key}: {len(value)} characters, at most {MAX_TEXT}")
+    for key, low, high in RANGES:
+        value = leaves[key]
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = f">= {low}" if high is None else f"between {low} and {high}"
+            raise ConfigError(f"{key}: must be {span}, got {value}")
+    for key in URL_FIELDS:
+        url = leaves[key]
+        if not url:
+            continue
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{key}: expected http(s)://host[:port]/..., got {url!r}")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ConfigError(f"{key}: the port in {url!r} is not a number") from None
+    root = config.engine.checkpoint_root
+    if (
+        PurePosixPath(root).is_absolute()
+        or PureWindowsPath(root).is_absolute()
+        or ".." in PurePosixPath(root).parts
+        or root.startswith("~")
+    ):
+        raise ConfigError(
+            f"engine.checkpoint_root: must be a relative path inside CHECKPOINT_ROOT, got {root!r}"
+        )
 
 
 def preset(name: str) -> RunConfig:

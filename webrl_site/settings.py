@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from .env import (
@@ -18,7 +19,7 @@ from .env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)  # `make run` and the tests turn it on
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
@@ -52,6 +53,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (htmx, the css and scripts) with DEBUG off too, straight from the app
+    # directories and STATICFILES_DIRS (no collectstatic needed; compose runs it anyway).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -106,14 +110,20 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Messages are acknowledged when a task starts, and the database claim is the truth about who works
+# on what (docs/INTERFACES.md, "Liveness"): a stage lasts hours, longer than any visibility timeout
+# that still redelivers a lost message in useful time, and a redelivered stage running twice would
+# share world instances. A message lost with its worker is re-sent by the reaper.
+CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "reap-runs": {"task": "apps.runs.tasks.reap_runs", "schedule": 60.0},
+    "prune-screenshots": {"task": "apps.runs.tasks.prune_screenshots", "schedule": 3600.0},
 }
 CELERY_QUEUES_EXPECTED = ["default", "rollout", "gpu"]
+# /healthz asks the workers which queues they consume at most this often (a broadcast).
+HEALTH_QUEUES_CACHE_S = env_int("HEALTH_QUEUES_CACHE_S", 5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -130,10 +140,15 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static")
+WHITENOISE_USE_FINDERS = True
+# With the finders, STATIC_ROOT is optional (collectstatic fills it in deployments).
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "media/"
 CHECKPOINT_ROOT = env_path("CHECKPOINT_ROOT", VAR_DIR / "checkpoints")
+# Screenshots are kept for each run's newest N phases (beat prunes hourly); 0 keeps every one.
+SCREENSHOT_KEEP_PHASES = env_int("SCREENSHOT_KEEP_PHASES", 2)
 
 # The built-in web world (sandbox) and WebArena's self-hosted sites.
 WORLD_URL = env_str("WORLD_URL", "http://127.0.0.1:9400")
@@ -151,10 +166,17 @@ CHROMIUM_PATH = env_str("CHROMIUM_PATH", "/usr/bin/chromium")
 OPENAI_JUDGE_URL = env_str("OPENAI_JUDGE_URL", "")
 
 RUN_HEARTBEAT_STALE_S = env_int("RUN_HEARTBEAT_STALE_S", 300)
+# The hard limit on one stage, however alive its worker: the stage fails past it (48 h).
+STAGE_TIME_LIMIT_S = env_int("STAGE_TIME_LIMIT_S", 48 * 3600)
 # A running trajectory with no new step for this long belongs to a dead worker and is re-run.
 TRAJECTORY_STALE_S = env_int("TRAJECTORY_STALE_S", 180)
 # The watchdog's limit on one whole episode.
 EPISODE_TIMEOUT_S = env_int("EPISODE_TIMEOUT_S", 900)
+# A world instance's lease lapses this long after its holder's last renewal (holders renew every
+# 2 s); then another run may take the instance over.
+WORLD_LEASE_TTL_S = env_int("WORLD_LEASE_TTL_S", TRAJECTORY_STALE_S)
+# How long the curriculum's observer waits for a free world instance.
+WORLD_LEASE_WAIT_S = env_int("WORLD_LEASE_WAIT_S", 600)
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 import torch
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from apps.curriculum.models import Task
@@ -29,23 +30,52 @@ MAX_NEW_TOKENS = 24  # the demo actor's actions are short; this bounds CPU time 
 async def _episodes(
     world_url: str, tasks: list[Task], policy_for, chromium: str, limits: EpisodeLimits
 ) -> list[Any]:
+    from asgiref.sync import sync_to_async
+
+    from apps.runs import leases
     from sandbox.client import WorldClient
+
+    with WorldClient(world_url) as world:
+        held = await sync_to_async(leases.wait_for)(
+            world_url, world.instances(), 1, run_id=None, holder="curriculum_measure",
+            wait_s=settings.WORLD_LEASE_WAIT_S,
+        )  # fmt: skip
+        if not held:
+            raise RuntimeError("no free world instance (every one is leased by a run)")
+        lease = held[0]
+        urls = world.site_urls(lease.instance)
+        storage, origins = (
+            world.storage_state(lease.instance),
+            world.allowed_origins(lease.instance),
+        )
+        try:
+            results = await _leased_episodes(
+                world, lease, tasks, policy_for, chromium, limits, urls, storage, origins
+            )
+        finally:
+            await sync_to_async(leases.release)(held)
+    return results
+
+
+async def _leased_episodes(
+    world, lease, tasks, policy_for, chromium, limits, urls, storage, origins
+) -> list[Any]:
+    from asgiref.sync import sync_to_async
+
+    from apps.runs import leases
     from trainer.env.pool import BrowserPool
     from trainer.env.webarena import resolve_placeholders
 
     results = []
-    with WorldClient(world_url) as world:
-        urls = world.site_urls(0)
-        storage, origins = world.storage_state(0), world.allowed_origins(0)
-        async with BrowserPool(contexts=1, executable_path=chromium) as pool:
-            for task in tasks:
-                world.reset(0)
-                config = resolve_placeholders(task.config, urls)
-                result = await pool.run_episode(
-                    config, policy_for(config), limits=limits,
-                    allowed_origins=origins, storage_state=storage,
-                )  # fmt: skip
-                results.append(result)
+    async with BrowserPool(contexts=1, executable_path=chromium) as pool:
+        for task in tasks:
+            await sync_to_async(leases.reset)(world, lease)
+            config = resolve_placeholders(task.config, urls)
+            result = await pool.run_episode(
+                config, policy_for(config), limits=limits,
+                allowed_origins=origins, storage_state=storage,
+            )  # fmt: skip
+            results.append(result)
     return results
 
 

@@ -79,6 +79,12 @@ class Task(models.Model):
         return self.intent[:80]
 
     @property
+    def curatable(self) -> bool:
+        """Reviewers approve, edit and reject generated tasks only: seed and test tasks are the
+        benchmark, and rejecting one would shrink the evaluation set."""
+        return self.origin == self.Origin.GENERATED and self.split != self.Split.TEST
+
+    @property
     def site_label(self) -> str:
         return self.sites[0] if len(self.sites) == 1 else "cross_site"
 

@@ -112,34 +112,54 @@ def _in_thread(coro_fn: Callable[[], Any]) -> Any:
     return box["value"]
 
 
-def world_observer(instance: int = 0) -> Observe:
-    """Open each start URL in a real browser on a world instance (the agent's cookies and
-    origins) and return its simplified HTML: the task's real start state, not a fixed snapshot."""
+def world_observer(run_id: int | None = None) -> Observe:
+    """Open each start URL in a real browser on a leased world instance (the agent's cookies and
+    origins) and return its simplified HTML: the task's real start state, not a fixed snapshot.
+    The instance is leased for the run while it is reset and observed, so no run's rollout shares it.
+    """
 
     def observe(start_urls: list[str]) -> dict[str, str]:
+        from apps.runs import leases
         from sandbox.client import WorldClient
-        from trainer.env.pool import BrowserPool
-        from trainer.env.webarena import resolve_placeholders
 
         with WorldClient(settings.WORLD_URL) as world:
-            world.reset(instance)
-            urls = world.site_urls(instance)
-            storage, origins = world.storage_state(instance), world.allowed_origins(instance)
-
-        async def run() -> dict[str, str]:
-            out = {}
-            async with BrowserPool(contexts=1, executable_path=settings.CHROMIUM_PATH) as pool:
-                for start in start_urls:
-                    target = resolve_placeholders(start, urls).split(" |AND| ")[0]
-                    obs = await pool.observe(
-                        target, storage_state=storage, allowed_origins=origins, screenshot=False
-                    )
-                    out[start] = obs.html
-            return out
-
-        return _in_thread(run)
+            held = leases.wait_for(
+                settings.WORLD_URL, world.instances(), 1, run_id=run_id,
+                holder=f"curriculum observer of run {run_id}", wait_s=settings.WORLD_LEASE_WAIT_S,
+            )  # fmt: skip
+            if not held:
+                raise CurriculumError(
+                    f"no free world instance within {settings.WORLD_LEASE_WAIT_S} s "
+                    "(WORLD_LEASE_WAIT_S) to observe the generated tasks' start pages"
+                )
+            try:
+                leases.reset(world, held[0])
+                return _observe_instance(world, held[0].instance, start_urls)
+            finally:
+                leases.release(held)
 
     return observe
+
+
+def _observe_instance(world, instance: int, start_urls: list[str]) -> dict[str, str]:
+    from trainer.env.pool import BrowserPool
+    from trainer.env.webarena import resolve_placeholders
+
+    urls = world.site_urls(instance)
+    storage, origins = world.storage_state(instance), world.allowed_origins(instance)
+
+    async def run() -> dict[str, str]:
+        out = {}
+        async with BrowserPool(contexts=1, executable_path=settings.CHROMIUM_PATH) as pool:
+            for start in start_urls:
+                target = resolve_placeholders(start, urls).split(" |AND| ")[0]
+                obs = await pool.observe(
+                    target, storage_state=storage, allowed_origins=origins, screenshot=False
+                )
+                out[start] = obs.html
+        return out
+
+    return _in_thread(run)
 
 
 def load_critic(run: Run, config: RunConfig) -> Any | None:
@@ -246,7 +266,7 @@ def run_curriculum_round(
     critic_filter(
         candidates,
         critic,
-        observe or world_observer(),
+        observe or world_observer(run.pk),
         config.curriculum.critic_band,
         config.rollout.observation,
         config.rollout.prompt,

@@ -1,5 +1,6 @@
 """Curriculum state changes: storing generated tasks with their lineage (idempotently), and the
-reviewers' approve / edit / reject, one task or many, each leaving a TaskEdit in the history."""
+reviewers' approve / edit / reject of generated tasks (seed and test tasks are read-only), one task
+or many, each leaving a TaskEdit in the history; edits are validated as imports are."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from apps.curriculum.models import Task, TaskEdit
+from apps.curriculum.validation import MAX_INTENT, clean_task_config, clean_text
 from apps.dashboard.permissions import is_reviewer
 from apps.rollouts.writer import json_for_postgres, pg_text
 from apps.runs.models import Phase, Run
@@ -81,11 +83,22 @@ def _snapshot(task: Task) -> dict:
     return {"status": task.status, "intent": task.intent, "config": task.config}
 
 
+def _require_curatable(tasks: Iterable[Task]) -> None:
+    fixed = sorted(t.pk for t in tasks if not t.curatable)
+    if fixed:
+        raise PermissionDenied(
+            f"tasks {fixed} are seed or test tasks: only generated tasks can be curated"
+        )
+
+
 def _decide(user, task_ids: Iterable[int], status: str, action: str, note: str) -> int:
     _require_reviewer(user)
+    note = clean_text(note, "note")
     changed = 0
     with transaction.atomic():
-        for task in Task.objects.select_for_update().filter(pk__in=list(task_ids)):
+        tasks = list(Task.objects.select_for_update().filter(pk__in=list(task_ids)))
+        _require_curatable(tasks)
+        for task in tasks:
             if task.status == status:
                 continue
             before = {"status": task.status}
@@ -113,22 +126,25 @@ def reject_tasks(user, task_ids: Iterable[int], note: str = "") -> int:
 def edit_task(
     user, task: Task, *, intent: str | None = None, config: dict | None = None, note: str = ""
 ) -> Task:
-    """Change a task's intent and/or config; the previous values go into its TaskEdit history.
-    The intent in the config always follows the task's intent."""
+    """Change a generated task's intent and/or config, validated as an import is; the previous
+    values go into its TaskEdit history. The intent in the config always follows the task's intent."""
     _require_reviewer(user)
-    if intent is not None and not intent.strip():
-        raise ValueError("intent: a task needs a non-empty intent")
+    if intent is None and config is None:
+        raise ValueError("nothing to change: give an intent or a config")
+    if intent is not None:
+        intent = clean_text(intent, "intent", MAX_INTENT, required=True)
     if config is not None and not isinstance(config, dict):
         raise ValueError("config: must be a JSON object (a WebArena task config)")
+    note = clean_text(note, "note")
     with transaction.atomic():
         task = Task.objects.select_for_update().get(pk=task.pk)
+        _require_curatable([task])
         before = _snapshot(task)
         new_config = dict(config if config is not None else task.config)
-        new_intent = intent.strip() if intent is not None else new_config.get("intent", task.intent)
-        new_config["intent"] = new_intent
-        if isinstance(new_config.get("sites"), list) and new_config["sites"]:
-            task.sites = [str(s) for s in new_config["sites"]]
-        task.intent = new_intent
+        new_intent = intent if intent is not None else new_config.get("intent", task.intent)
+        new_config = clean_task_config(new_config, new_intent)
+        task.sites = [str(s) for s in new_config["sites"]]
+        task.intent = new_config["intent"]
         task.config = new_config
         task.reviewed_by = user
         task.save()

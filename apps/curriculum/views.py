@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.curriculum.models import Task, TaskEdit
+from apps.curriculum.validation import MAX_CONFIG_BYTES
 from apps.dashboard.permissions import is_reviewer
 from apps.runs.models import Run
 
@@ -120,10 +121,13 @@ def task_bulk(request):
     if action not in ("approve", "reject") or not ids or len(ids) > MAX_BULK:
         return HttpResponseBadRequest(f"Choose approve or reject and 1 to {MAX_BULK} tasks.")
     services = _services()
-    if action == "approve":
-        changed = services.approve_tasks(request.user, ids)
-    else:
-        changed = services.reject_tasks(request.user, ids, note=request.POST.get("note", ""))
+    try:
+        if action == "approve":
+            changed = services.approve_tasks(request.user, ids)
+        else:
+            changed = services.reject_tasks(request.user, ids, note=request.POST.get("note", ""))
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
     done = {"approve": "approved", "reject": "rejected"}[action]
     message = f"{changed} task{'s' if changed != 1 else ''} {done}."
     if request.htmx:  # swap the message and the changed rows in place, no reload
@@ -147,11 +151,17 @@ def task_edit(request, task_id: int):
     intent = request.POST.get("intent", "").strip() or None
     raw = request.POST.get("config", "").strip()
     config = None
+    if len(raw) > MAX_CONFIG_BYTES:
+        messages.error(request, f"config: {len(raw)} characters, at most {MAX_CONFIG_BYTES}.")
+        return redirect("curriculum:detail", task_id=task.pk)
     if raw:
         try:
             config = json.loads(raw)
         except json.JSONDecodeError as exc:
             messages.error(request, f"config: not valid JSON ({exc.msg} at line {exc.lineno}).")
+            return redirect("curriculum:detail", task_id=task.pk)
+        except RecursionError:
+            messages.error(request, "config: nested too deeply.")
             return redirect("curriculum:detail", task_id=task.pk)
         if not isinstance(config, dict):
             messages.error(request, "config: expected a JSON object.")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import threading
+import time
+
 from django.conf import settings
 from django.db import connection
 
@@ -47,11 +51,28 @@ def queue_states(timeout: float = 1.0) -> dict:
     return queues
 
 
+_cached: dict = {"at": -1e9, "key": None, "queues": None}
+_lock = threading.Lock()
+
+
+def cached_queue_states() -> dict:
+    """`queue_states`, asked of the workers at most once every HEALTH_QUEUES_CACHE_S seconds per
+    process: a broadcast costs every worker a reply, and /healthz is polled by load balancers."""
+    key = (settings.REDIS_URL, tuple(settings.CELERY_QUEUES_EXPECTED))
+    with _lock:
+        fresh = time.monotonic() - _cached["at"] < settings.HEALTH_QUEUES_CACHE_S
+        if fresh and _cached["key"] == key:
+            return copy.deepcopy(_cached["queues"])
+        queues = queue_states()
+        _cached.update(at=time.monotonic(), key=key, queues=queues)
+        return copy.deepcopy(queues)
+
+
 def health() -> tuple[bool, dict]:
     db = database_state()
     rd = redis_state()
     queues = (
-        queue_states()
+        cached_queue_states()
         if rd["ok"]
         else {
             name: {"ok": False, "workers": [], "error": "redis down"}

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Case, Count, Q, Value, When
 
+from apps.curriculum.validation import clean_text
 from apps.dashboard.permissions import is_reviewer
-from apps.reviews.models import HumanLabel
+from apps.reviews.models import HumanLabel, OrmVerdict
 from apps.rollouts.models import Step, Trajectory
 
 # A trajectory succeeded by the ground truth when its evaluator score reaches this (as Trajectory.disagrees).
@@ -25,16 +26,36 @@ def add_human_label(user, trajectory: Trajectory, label: bool, note: str = "") -
         raise PermissionDenied("Only reviewers can label trajectories.")
     if not isinstance(label, bool):
         raise ValueError(f"label: expected True or False, got {label!r}")
+    note = clean_text(note, "note", 2000)
     with transaction.atomic():
-        row = HumanLabel.objects.create(
-            trajectory=trajectory, user=user, label=label, note=note[:2000]
-        )
+        row = HumanLabel.objects.create(trajectory=trajectory, user=user, label=label, note=note)
         Trajectory.objects.filter(pk=trajectory.pk).update(
             human_label=label, reward=1.0 if label else 0.0
         )
     trajectory.human_label = label
     trajectory.reward = 1.0 if label else 0.0
     return row
+
+
+def record_orm_verdict(trajectory_id: int, checkpoint, p_yes: float, threshold: float) -> float:
+    """Store the ORM's verdict and set the trajectory's reward in one UPDATE that reads the human
+    label as it is then: a label given while the ORM was scoring is never overwritten. Returns the
+    reward stored."""
+    p = min(max(float(p_yes), 0.0), 1.0)
+    verdict = p >= threshold
+    OrmVerdict.objects.update_or_create(
+        trajectory_id=trajectory_id, checkpoint=checkpoint, defaults={"p_yes": p, "label": verdict}
+    )
+    Trajectory.objects.filter(pk=trajectory_id).update(
+        orm_p_yes=p,
+        orm_uncertainty=abs(p - 0.5),
+        reward=Case(
+            When(human_label=True, then=Value(1.0)),
+            When(human_label=False, then=Value(0.0)),
+            default=Value(1.0 if verdict else 0.0),
+        ),
+    )
+    return Trajectory.objects.values_list("reward", flat=True).get(pk=trajectory_id)
 
 
 @dataclass(frozen=True)

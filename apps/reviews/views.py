@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
@@ -14,6 +18,23 @@ from apps.rollouts.views import disagreement_q
 from apps.runs.models import Run
 
 QUEUE_SIZE = 50
+EXPORT_BATCH = 200
+
+
+async def stream_in_batches(lines: Iterator[str], size: int = EXPORT_BATCH) -> AsyncIterator[str]:
+    """An async generator over a sync (database-reading) one, `size` lines at a time: under ASGI a
+    sync iterator would be read whole into memory before the first byte is sent."""
+    while True:
+        batch = await sync_to_async(_take)(lines, size)
+        if not batch:
+            return
+        yield "".join(batch)
+
+
+def _take(lines: Iterator[str], size: int) -> list[str]:
+    return list(itertools.islice(lines, size))
+
+
 ORDERS = ("uncertainty", "disagreement")
 LABELS = {"yes": True, "y": True, "1": True, "true": True, "no": False, "n": False, "0": False, "false": False}  # fmt: skip
 
@@ -62,7 +83,10 @@ def label_trajectory(request, trajectory_id: int):
     label = LABELS.get(request.POST.get("label", "").strip().lower())
     if label is None:
         return HttpResponseBadRequest("label must be yes or no")
-    row = add_human_label(request.user, trajectory, label, request.POST.get("note", ""))
+    try:
+        row = add_human_label(request.user, trajectory, label, request.POST.get("note", ""))
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
     if "application/json" in request.headers.get("Accept", ""):
         return JsonResponse(
             {"trajectory": trajectory.pk, "label": "YES" if label else "NO", "id": row.pk}
@@ -86,6 +110,8 @@ def review_stats(request):
 def export_labels(request):
     run = _run_param(request)
     name = f"orm-labels-run-{run.pk}.jsonl" if run else "orm-labels.jsonl"
-    response = StreamingHttpResponse(export_labels_jsonl(run), content_type="application/x-ndjson")
+    response = StreamingHttpResponse(
+        stream_in_batches(export_labels_jsonl(run)), content_type="application/x-ndjson"
+    )
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -54,6 +54,18 @@ class Trajectory(models.Model):
     human_label = models.BooleanField(null=True, blank=True)
     reward = models.FloatField(null=True, blank=True, help_text="Human label, else ORM label")
     claimed_by = models.CharField(max_length=200, blank=True, default="")
+    # db_default too: bulk loaders (seed_load's COPY) name only the columns they fill.
+    token = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The current claim's fencing token.",
+    )
+    attempts = models.PositiveIntegerField(default=0, db_default=0, help_text="Claims so far.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Beaten by the shard running the episode."
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -107,6 +119,13 @@ class Step(models.Model):
     screenshot = models.FileField(upload_to=screenshot_path, null=True, blank=True)
     error = models.TextField(blank=True, default="")
     elapsed_ms = models.FloatField(null=True, blank=True)
+    claim = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The trajectory claim's token that wrote it: one per trajectory, or steps interleaved.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -17,16 +17,19 @@ def start_browser_stage(stage_id: int) -> int:
 
 
 @shared_task(name="apps.rollouts.tasks.rollout_shard")
-def rollout_shard(stage_id: int, shard: int, shards: int, slots: int) -> str:
+def rollout_shard(stage_id: int, token: str, shard: int, shards: int, slots: int) -> str:
     """Episodes of one shard until none is left to claim; the last shard closes the stage."""
     from apps.runs.browser_stage import run_shard
+    from apps.runs.dbretry import retrying
     from apps.runs.dispatch import dispatch
     from apps.runs.models import StageRun
     from apps.runs.orchestrator import worker_id
     from apps.runs.runner import finish_browser_stage
 
-    if not StageRun.objects.filter(pk=stage_id, status=StageRun.Status.RUNNING).exists():
+    if not StageRun.objects.filter(
+        pk=stage_id, status=StageRun.Status.RUNNING, token=token
+    ).exists():
         return "not running"
-    outcome = asyncio.run(run_shard(stage_id, shard, shards, slots, worker=worker_id()))
-    finish_browser_stage(stage_id, outcome, dispatch)
+    outcome = asyncio.run(run_shard(stage_id, token, shard, shards, slots, worker=worker_id()))
+    retrying(finish_browser_stage)(stage_id, token, outcome, dispatch)
     return outcome

@@ -1,29 +1,36 @@
 """Browser stages (rollout, eval, and phase 0's demonstrations): pending trajectories claimed by shards.
 
 A shard is one process with one browser and `slots` contexts; slot j drives its own world instance,
-reset before every episode. The stage row's heartbeat is beaten by every live shard.
+reset before every episode. Every live shard beats the stage row (with the stage claim's token) and
+the trajectories it runs; a trajectory whose shard stopped beating is re-run by another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
+from django.utils import timezone
 
 from apps.rollouts.models import Trajectory
 from apps.rollouts.writer import (
+    beat_trajectories,
     claim_next,
     fail_trajectory,
     finish_trajectory,
     prepare_trajectories,
+    release_trajectory,
     reset_running,
     stage_counts,
     write_step,
 )
-from apps.runs import orchestrator
+from apps.runs import faults, orchestrator
+from apps.runs import leases as leasing
+from apps.runs.dbretry import retrying
 from apps.runs.errors import StageError
 from apps.runs.models import Run, StageRun
 from apps.runs.reporter import DjangoReporter
@@ -33,6 +40,8 @@ from trainer.phase import policy_from_generator, success_rates
 log = logging.getLogger(__name__)
 
 BEAT_S = 2.0
+MAX_EPISODE_ATTEMPTS = 3
+INFRA_FAULTS = ("browser disconnected", "page crashed")
 
 
 def orphan_after_s() -> float:
@@ -48,7 +57,8 @@ def prepare(ctx, purpose: str, task_ids: list[int], model_dir: str | None) -> di
     """Create the stage's pending trajectories and remember what the shards need in `progress`."""
     total = prepare_trajectories(ctx.run.pk, ctx.phase.pk, purpose, task_ids)
     info = {"purpose": purpose, "model_dir": model_dir, "total": total}
-    orchestrator.beat(ctx.stage.pk, info)
+    if not orchestrator.beat(ctx.stage.pk, ctx.stage.token, info):
+        raise StageError("the stage's claim was lost")
     ctx.stage.progress = {**ctx.stage.progress, **info}
     return info
 
@@ -117,24 +127,28 @@ def _policy_factory(config: RunConfig, purpose: str, model_dir: str | None):
     return lambda task: shared
 
 
+def infrastructure_fault(result) -> bool:
+    """The episode broke because its browser did, not because of what the agent did: run it again."""
+    return result.status == "error" and result.error.startswith(INFRA_FAULTS)
+
+
 async def run_shard(
     stage_id: int,
+    token: str,
     shard: int,
     shards: int,
     slots: int,
     *,
     worker: str,
-    first_instance: int = 0,
     on_progress=None,
 ) -> str:
-    """Work through this stage's pending trajectories; 'drained', 'cancelled' or 'lost'."""
+    """Work through this stage's pending trajectories; 'drained', 'cancelled', 'lost' (the stage
+    claim `token` no longer holds) or 'timeout' (past the stage's time limit)."""
     from sandbox.client import WorldClient
     from trainer.env.pool import BrowserPool
     from trainer.env.webarena import resolve_placeholders
 
-    stage = await sync_to_async(StageRun.objects.select_related("phase", "phase__run").get)(
-        pk=stage_id
-    )
+    stage = await _db(StageRun.objects.select_related("phase", "phase__run").get)(pk=stage_id)
     run, phase = stage.phase.run, stage.phase
     config = RunConfig.from_dict(run.config)
     purpose = stage.progress.get("purpose") or stage_purpose(stage)
@@ -144,41 +158,76 @@ async def run_shard(
     )
     reporter = DjangoReporter(run.pk, phase.pk, stage.name)
     world = WorldClient(settings.WORLD_URL)
-    state = {"stop": None}
+    state: dict = {"stop": None}
+    live: dict[int, str] = {}  # trajectory id -> claim token, of the episodes running now
+    held: list[leasing.Lease] = []  # this shard's world instances
+    lost: set[int] = set()  # instances whose lease expired under us: stop using them
+    deadline = (stage.started_at or timezone.now()).timestamp() + orchestrator.time_limit_s()
 
     async def watch() -> None:
         while state["stop"] is None:
-            counts = await sync_to_async(stage_counts)(phase.pk, purpose)
-            await sync_to_async(orchestrator.beat)(stage_id, {"counts": counts})
-            if on_progress is not None:
-                on_progress({"counts": counts})
-            run_status, stage_status = await sync_to_async(_statuses)(run.pk, stage_id)
-            if run_status != Run.Status.RUNNING:
-                state["stop"] = "cancelled"
-            elif stage_status != StageRun.Status.RUNNING:
-                state["stop"] = "lost"
+            try:
+                counts = await _db(stage_counts)(phase.pk, purpose)
+                beating = await _db(orchestrator.beat)(stage_id, token, {"counts": counts})
+                await _db(beat_trajectories)(list(live.items()))
+                if held:
+                    kept = await _db(leasing.renew)(list(held))
+                    lost.update(lease.instance for lease in held if lease not in kept)
+                if on_progress is not None:
+                    on_progress({"counts": counts})
+                run_status = await _db(_run_status)(run.pk)
+            except DatabaseError:  # a dropped connection: beat again next time round
+                log.warning(
+                    "shard %s of stage %s: heartbeat failed", shard, stage_id, exc_info=True
+                )
+                await sync_to_async(connections.close_all)()
+            else:
+                if run_status != Run.Status.RUNNING:
+                    state["stop"] = "cancelled"
+                elif not beating:
+                    state["stop"] = "lost"
+                elif time.time() >= deadline:
+                    state["stop"] = "timeout"
             await asyncio.sleep(BEAT_S)
 
-    async def slot_loop(slot: int, instance: int) -> None:
-        while state["stop"] is None:
-            traj = await sync_to_async(claim_next)(phase.pk, purpose, worker, shard, shards)
+    async def slot_loop(slot: int, lease: leasing.Lease) -> None:
+        me = slot_worker(worker, shard, slot)
+        while state["stop"] is None and lease.instance not in lost:
+            traj = await _db(claim_next)(
+                phase.pk, purpose, me, shard, shards, stage=(stage_id, token)
+            )
             if traj is None:
-                orphans = await sync_to_async(reset_running)(phase.pk, purpose, orphan_after_s())
+                orphans = await _db(reset_running)(phase.pk, purpose, orphan_after_s())
                 if orphans:
                     continue
                 return
-            await _episode(slot, instance, traj)
+            live[traj.pk] = traj.token
+            try:
+                await _episode(slot, lease, traj)
+            finally:
+                live.pop(traj.pk, None)
 
-    async def _episode(slot: int, instance: int, traj: Trajectory) -> None:
+    async def _episode(slot: int, lease: leasing.Lease, traj: Trajectory) -> None:
+        claim = {"held": True}
+        instance = lease.instance
+
+        def should_stop() -> bool:
+            return state["stop"] is not None or not claim["held"] or instance in lost
+
         try:
-            await asyncio.to_thread(world.reset, instance)
+            await asyncio.to_thread(leasing.reset, world, lease)
             urls = await asyncio.to_thread(world.site_urls, instance)
             task = resolve_placeholders(traj.task.config, urls)
             task.setdefault("intent", traj.task.intent)
 
             async def on_step(record) -> None:
-                await sync_to_async(write_step)(traj.pk, worker, record)
+                if not await _db(write_step)(traj.pk, traj.token, record):
+                    claim["held"] = False  # reset and maybe re-run elsewhere: stop writing
+                    return
                 await reporter.aon_frame(slot, record.screenshot, traj.task.intent[:120])
+                if faults.armed("step_written", purpose):
+                    await faults.ahook("step_written", purpose, trajectory=traj.pk,
+                                       step=record.index, browser_pid=await pool.browser_pid())  # fmt: skip
 
             result = await pool.run_episode(
                 task,
@@ -187,36 +236,85 @@ async def run_shard(
                 allowed_origins=await asyncio.to_thread(world.allowed_origins, instance),
                 storage_state=await asyncio.to_thread(world.storage_state, instance),
                 on_step=on_step,
-                should_stop=lambda: state["stop"] is not None,
+                should_stop=should_stop,
             )
+        except leasing.LeaseLost:
+            lost.add(instance)
+            await _db(release_trajectory)(traj.pk, traj.token)
+            return
         except Exception as exc:  # one broken task must not stop the shard
             log.exception("episode of trajectory %s failed", traj.pk)
-            await sync_to_async(fail_trajectory)(traj.pk, worker, f"{type(exc).__name__}: {exc}")
+            await _db(fail_trajectory)(traj.pk, traj.token, f"{type(exc).__name__}: {exc}")
             return
-        await sync_to_async(finish_trajectory)(traj.pk, worker, result)
+        if not claim["held"]:
+            return
+        if instance in lost:  # another holder may have reset the world under this episode
+            await _db(release_trajectory)(traj.pk, traj.token)
+            return
+        if infrastructure_fault(result) and traj.attempts < MAX_EPISODE_ATTEMPTS:
+            log.warning("trajectory %s: %s; running it again", traj.pk, result.error)
+            await _db(release_trajectory)(traj.pk, traj.token)
+            return
+        if result.status == "cancelled" and state["stop"] in ("lost", "timeout"):
+            await _db(release_trajectory)(traj.pk, traj.token)
+            return
+        await _db(finish_trajectory)(traj.pk, traj.token, result)
+
+    async def lease_instances() -> None:
+        """Wait for free world instances while there is work left (other runs may hold all)."""
+        count = await asyncio.to_thread(world.instances)
+        holder = f"{worker} stage {stage_id} shard {shard}"
+        while state["stop"] is None:
+            got = await _db(leasing.acquire)(
+                settings.WORLD_URL, count, slots, run_id=run.pk, holder=holder
+            )
+            if got:
+                held.extend(got)
+                return
+            await _db(reset_running)(phase.pk, purpose, orphan_after_s())
+            if await _db(stage_drained)(phase.pk, purpose):
+                return
+            await asyncio.sleep(BEAT_S)
 
     watcher = asyncio.create_task(watch())
     try:
-        async with BrowserPool(contexts=slots, executable_path=settings.CHROMIUM_PATH) as pool:
-            await asyncio.gather(
-                *(slot_loop(j, first_instance + shard * slots + j) for j in range(slots))
-            )
+        await lease_instances()
+        if held:
+            contexts = len(held)
+            async with BrowserPool(
+                contexts=contexts, executable_path=settings.CHROMIUM_PATH
+            ) as pool:
+                await asyncio.gather(*(slot_loop(j, lease) for j, lease in enumerate(held)))
     finally:
         stop = state["stop"]
         state["stop"] = state["stop"] or "drained"
         watcher.cancel()
         world.close()
-        counts = await sync_to_async(stage_counts)(phase.pk, purpose)
-        await sync_to_async(orchestrator.beat)(stage_id, {"counts": counts})
+        try:
+            await _db(leasing.release)(list(held))
+        except DatabaseError:  # they expire by themselves
+            log.warning("shard %s of stage %s: leases not released", shard, stage_id)
+        try:
+            counts = await _db(stage_counts)(phase.pk, purpose)
+            await _db(orchestrator.beat)(stage_id, token, {"counts": counts})
+        except DatabaseError:
+            log.warning("shard %s of stage %s: last beat failed", shard, stage_id, exc_info=True)
         await sync_to_async(connections.close_all)()
     return stop or "drained"
 
 
-def _statuses(run_id: int, stage_id: int) -> tuple[str, str]:
-    return (
-        Run.objects.values_list("status", flat=True).get(pk=run_id),
-        StageRun.objects.values_list("status", flat=True).get(pk=stage_id),
-    )
+def _db(fn):
+    """`fn` run in the sync thread, retried on a dropped database connection."""
+    return sync_to_async(retrying(fn))
+
+
+def slot_worker(worker: str, shard: int, slot: int) -> str:
+    """The worker id of one episode slot: two slots of one process never share an id."""
+    return f"{worker}:s{shard}.{slot}"
+
+
+def _run_status(run_id: int) -> str:
+    return Run.objects.values_list("status", flat=True).get(pk=run_id)
 
 
 def browser_metrics(phase_id: int, purpose: str) -> dict:
@@ -251,6 +349,12 @@ def run_inline(
     _, slots = plan_shards(ctx.config, instances)
     return asyncio.run(
         run_shard(
-            ctx.stage.pk, 0, 1, slots, worker=orchestrator.worker_id(), on_progress=on_progress
+            ctx.stage.pk,
+            ctx.stage.token,
+            0,
+            1,
+            slots,
+            worker=orchestrator.worker_id(),
+            on_progress=on_progress,
         )
     )

@@ -80,7 +80,10 @@ class Phase(models.Model):
 
 
 class StageRun(models.Model):
-    """One stage of one phase: claimed by a conditional update, so running it twice is harmless."""
+    """One stage of one phase: claimed by a conditional update, so running it twice is harmless.
+
+    Each claim gets a new `token`; beats, completion and failure must present it, so a worker
+    whose claim was reset (and re-claimed) can no longer write anything."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -96,6 +99,15 @@ class StageRun(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     claimed_by = models.CharField(max_length=200, blank=True, default="")
+    token = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="The current claim's fencing token: every write of the claimant must match it.",
+    )
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its message was last sent to a queue."
+    )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     progress = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
@@ -155,3 +167,29 @@ class MetricPoint(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["run", "name", "step"], name="metric_run_name_step")]
+
+
+class WorldLease(models.Model):
+    """One world instance held by one run's shard (or curriculum observer) until `expires_at`.
+
+    Every reset of an instance goes through a lease (`apps.runs.leases`), so two runs, or two
+    copies of one shard, never drive the same instance."""
+
+    world = models.CharField(max_length=300, help_text="The world's control URL.")
+    instance = models.PositiveIntegerField()
+    run = models.ForeignKey(
+        Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="world_leases"
+    )
+    holder = models.CharField(max_length=200, blank=True, default="")
+    token = models.CharField(max_length=32, blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["world", "instance"]
+        constraints = [
+            models.UniqueConstraint(fields=["world", "instance"], name="lease_unique_instance")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.world} #{self.instance} ({self.holder or 'free'})"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from django.utils.html import format_html
 
 from apps.runs import live
+from apps.runs.dbretry import retrying
 from apps.runs.models import Checkpoint, MetricPoint
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class DjangoReporter:
             for k, v in metrics.items()
             if isinstance(v, int | float) and not isinstance(v, bool)
         }
-        MetricPoint.objects.bulk_create(
+        retrying(MetricPoint.objects.bulk_create)(
             [
                 MetricPoint(run_id=self.run_id, phase_id=self.phase_id, name=k, step=step, value=v)
                 for k, v in numbers.items()
@@ -131,7 +132,7 @@ class DjangoReporter:
 
     def on_checkpoint(self, kind: str, path: str, step: int, metrics: dict, config: dict):
         """One Checkpoint row per (run, phase, kind): a re-run stage updates it in place."""
-        ckpt, _ = Checkpoint.objects.update_or_create(
+        ckpt, _ = retrying(Checkpoint.objects.update_or_create)(
             run_id=self.run_id,
             phase_id=self.phase_id,
             kind=kind,

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.curriculum.models import Task
-from apps.reviews.models import OrmVerdict
+from apps.reviews.services import record_orm_verdict
 from apps.rollouts.models import Trajectory
 from apps.runs.errors import StageError
 from apps.runs.models import Checkpoint, Phase, Run, StageRun
@@ -181,20 +181,8 @@ def label_with_orm(ctx: StageContext, orm: Checkpoint, rows: list[dict]) -> dict
     threshold = orm_threshold(ctx.config, orm)
     with transaction.atomic():
         for row, p in zip(rows, probs, strict=True):
-            p = min(max(float(p), 0.0), 1.0)
-            OrmVerdict.objects.update_or_create(
-                trajectory_id=row["id"],
-                checkpoint=orm,
-                defaults={"p_yes": p, "label": p >= threshold},
-            )
-            human = row["human_label"]
-            reward = (
-                (1.0 if human else 0.0) if human is not None else (1.0 if p >= threshold else 0.0)
-            )
-            Trajectory.objects.filter(pk=row["id"]).update(
-                orm_p_yes=p, orm_uncertainty=abs(p - 0.5), reward=reward
-            )
-            row["reward"] = reward
+            # the reward follows a human label given while the ORM was scoring (one UPDATE)
+            row["reward"] = record_orm_verdict(row["id"], orm, p, threshold)
     scored = [
         (p, r["score"] >= SUCCESS)
         for p, r in zip(probs, rows, strict=True)

@@ -6,7 +6,6 @@ Tasks take ids, re-fetch, and claim their work first; running one twice is harml
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
 
 from apps.runs.dispatch import dispatch
 from apps.runs.models import Run, StageRun
@@ -32,13 +31,18 @@ def run_gpu_stage(stage_id: int) -> None:
 
 @shared_task(name="apps.runs.tasks.reap_runs")
 def reap_runs(stale_after_s: float | None = None) -> int:
-    """Re-queue stages whose workers went silent, then fail runs with no live stage at all."""
-    from apps.runs.orchestrator import reap_stale_stages
-    from apps.runs.reaper import reap_stale_runs
+    """Re-queue stages whose workers went silent, re-send lost messages, start lost starts."""
+    from apps.runs.reaper import reap
 
-    limit = stale_after_s if stale_after_s is not None else settings.RUN_HEARTBEAT_STALE_S
-    stages = reap_stale_stages(limit, dispatch)
-    return len(stages) + len(reap_stale_runs(int(limit)))
+    return sum(len(ids) for ids in reap(stale_after_s, dispatch).values())
 
 
-__all__ = ["Run", "dispatch", "reap_runs", "run_gpu_stage", "start_run"]
+@shared_task(name="apps.runs.tasks.prune_screenshots")
+def prune_screenshots() -> int:
+    """Screenshots of phases older than each run's newest SCREENSHOT_KEEP_PHASES."""
+    from apps.runs.retention import prune_screenshots as prune
+
+    return prune()
+
+
+__all__ = ["Run", "dispatch", "prune_screenshots", "reap_runs", "run_gpu_stage", "start_run"]

@@ -123,7 +123,12 @@ def test_an_outsider_cannot_approve_reject_or_edit(cast, run_phase, seed_task):
 
 def test_a_reviewer_edit_keeps_the_previous_version(cast, run_phase, seed_task):
     _, reviewer, _ = cast
-    task = seed_task
+    run, phase = run_phase
+    store_candidates(
+        run, phase, [candidate("Open the books forum", seed_task.key)], world="sandbox",
+        generator={}, auto_approve=False,
+    )  # fmt: skip
+    task = Task.objects.get(run=run)  # generated: only those are curated
     edited = edit_task(reviewer, task, intent="  Open the Books forum page ", note="clearer")
     assert edited.intent == "Open the Books forum page"
     assert edited.config["intent"] == "Open the Books forum page"

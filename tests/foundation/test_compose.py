@@ -32,7 +32,8 @@ def test_the_rollout_worker_consumes_the_rollout_queue():
 
 
 def test_the_world_serves_the_built_in_sites():
-    assert "world serve" in load()["services"]["world"]["command"]
+    command = load()["services"]["world"]["command"]
+    assert "sandbox.cli serve" in command or "world serve" in command
 
 
 def test_databases_have_healthchecks_and_volumes():

@@ -36,3 +36,27 @@ def test_healthz_is_down_when_a_queue_has_no_worker(client, db):
         assert response.json()["queues"]["gpu"]["ok"] is True
     finally:
         stop_worker(worker)
+
+
+def test_healthz_asks_the_workers_at_most_once_in_a_few_seconds(client, db, settings, monkeypatch):
+    import time
+
+    from apps.dashboard import health
+
+    settings.HEALTH_QUEUES_CACHE_S = 1
+    settings.CELERY_QUEUES_EXPECTED = ["default", "rollout", "gpu", "healthz-cache-test"]
+    broadcasts = []
+    real = health.queue_states
+
+    def counted(*args, **kwargs):
+        broadcasts.append(time.monotonic())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(health, "queue_states", counted)
+    first = client.get("/healthz").json()["queues"]
+    for _ in range(5):
+        assert client.get("/healthz").json()["queues"] == first
+    assert len(broadcasts) == 1
+    time.sleep(1.1)
+    client.get("/healthz")
+    assert len(broadcasts) == 2

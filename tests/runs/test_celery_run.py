@@ -40,11 +40,13 @@ def world():
 @pytest.fixture
 def env(world, tmp_path, settings):
     db = connection.settings_dict
-    redis_db = 1 + os.getpid() % 13
+    # The test's own Redis database (TEST_REDIS_URL): a database picked from the pid could be
+    # another session's, and is emptied below.
+    broker = os.environ.get("REDIS_URL", settings.REDIS_URL)
     values = {
         "DATABASE_URL": f"postgres://{db['USER']}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}"
         f"@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
+        "REDIS_URL": broker,
         "WORLD_URL": world.url,
         "MEDIA_ROOT": str(tmp_path / "media"),
         "CHECKPOINT_ROOT": str(tmp_path / "ckpt"),
@@ -52,9 +54,9 @@ def env(world, tmp_path, settings):
         "LOG_LEVEL": "WARNING",
     }
     settings.MEDIA_ROOT = values["MEDIA_ROOT"]
-    import redis
+    from tests.faults.conftest import clear_broker
 
-    redis.Redis.from_url(values["REDIS_URL"]).flushdb()
+    clear_broker(broker)  # the queues only, not the database
     return values
 
 
@@ -141,7 +143,7 @@ def test_a_run_survives_a_killed_rollout_worker_and_finishes_with_every_row_link
             phase=rollout.phase,
             purpose="train",
             status="running",
-            claimed_by__endswith=f":{ra_pid}",
+            claimed_by__contains=f":{ra_pid}:",
         ).first(),
         120,
         "a trajectory claimed by worker ra",
@@ -168,7 +170,7 @@ def test_a_run_survives_a_killed_rollout_worker_and_finishes_with_every_row_link
         assert len(rows) == len(set(rows)) == 3  # none missing, none twice
         assert not train.filter(phase=phase).exclude(status="ok").exists()
     victim.refresh_from_db()
-    assert victim.status == "ok" and not victim.claimed_by.endswith(f":{ra_pid}")
+    assert victim.status == "ok" and f":{ra_pid}:" not in victim.claimed_by
     steps = list(Step.objects.filter(trajectory=victim).values_list("index", flat=True))
     assert steps == list(range(victim.step_count))
     # tasks → trajectories → steps → verdicts → checkpoints → metrics
@@ -198,33 +200,7 @@ def test_cancel_stops_a_run_at_the_next_step_boundary(owner, workers):
     assert not Checkpoint.objects.filter(run=run).exists()
 
 
-@pytest.mark.slow
-def test_a_killed_training_worker_resumes_from_the_last_completed_stage(owner, workers):
-    make_tasks(4, 2)
-    run = make_run(owner, tiny_config(phases=1))
-    workers.start("gpu", "default,gpu")
-    workers.start("ro", "rollout")
-    workers.send("apps.runs.tasks.start_run", run.pk)
-    orm_init = wait_for(
-        lambda: StageRun.objects.filter(phase__run=run, name="orm_init", status="running").first(),
-        500,
-        "phase 0's orm_init stage",
-    )
-    workers.kill("gpu")
-    done_before = set(
-        StageRun.objects.filter(phase__run=run, status="done").values_list("pk", "finished_at")
-    )
-    assert {n for n in StageRun.objects.filter(pk__in=[p for p, _ in done_before]).values_list(
-        "name", flat=True)} == {"sft", "rollout", "eval"}  # fmt: skip
-    workers.start("gpu2", "default,gpu")
-    wait_for(lambda: "re-queued or failed 1" in workers.reap(12), 120, "the stale stage re-queued")
-    wait_for(lambda: _status(run) not in Run.ACTIVE, 600, "the run to finish", every=2)
-    run.refresh_from_db()
-    assert run.status == Run.Status.SUCCEEDED, run.last_error
-    # Completed stages were not run again; the interrupted one ran a second time.
-    assert done_before <= set(
-        StageRun.objects.filter(phase__run=run, status="done").values_list("pk", "finished_at")
-    )
-    orm_init.refresh_from_db()
-    assert orm_init.attempts == 2 and orm_init.status == "done"
-    assert Checkpoint.objects.filter(run=run, kind="orm").count() == 1
+# The killed training worker (formerly a slow, flaky test here that polled for orm_init to be
+# running and missed it on a fast machine) is tests/faults/test_faults.py's
+# test_a_gpu_worker_sigkilled_mid_stage_resumes_from_the_last_completed_stage: a hook in the stage
+# loop holds the worker at orm_init's start until the test has killed it.

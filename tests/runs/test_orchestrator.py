@@ -24,8 +24,9 @@ def run(owner):
 
 
 def _finish(stage: StageRun) -> None:
-    assert orch.claim_stage(stage.pk, "w")
-    assert orch.complete_stage(stage.pk, {"ok": 1})
+    token = orch.claim_stage(stage.pk, "w")
+    assert token
+    assert orch.complete_stage(stage.pk, token, {"ok": 1})
 
 
 def test_starting_a_run_creates_every_phase_and_stage_once(run):
@@ -73,8 +74,8 @@ def test_advancing_while_a_stage_runs_dispatches_nothing(run):
 def test_a_failed_stage_fails_the_run_with_its_message(run):
     sent = []
     orch.advance(run.pk, sent.append)
-    orch.claim_stage(sent[0].pk, "w")
-    orch.fail_stage(sent[0].pk, "StageError: no demonstrations")
+    token = orch.claim_stage(sent[0].pk, "w")
+    orch.fail_stage(sent[0].pk, token, "StageError: no demonstrations")
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED
     assert "phase 0 sft: StageError: no demonstrations" in run.last_error
@@ -83,13 +84,13 @@ def test_a_failed_stage_fails_the_run_with_its_message(run):
 def test_cancel_ends_the_run_once_the_running_stage_stops(run, owner):
     sent = []
     orch.advance(run.pk, sent.append)
-    orch.claim_stage(sent[0].pk, "w")
+    token = orch.claim_stage(sent[0].pk, "w")
     assert cancel_run(run, owner)
     assert orch.cancel_requested(run.pk)
     orch.advance(run.pk, sent.append)  # the stage is still running: nothing happens yet
     run.refresh_from_db()
     assert run.status == Run.Status.CANCELLING
-    orch.stop_stage_cancelled(sent[0].pk)
+    orch.stop_stage_cancelled(sent[0].pk, token)
     run.refresh_from_db()
     assert run.status == Run.Status.CANCELLED
     assert not StageRun.objects.filter(phase__run=run, status__in=["pending", "running"]).exists()
@@ -103,12 +104,12 @@ def test_a_stale_stage_is_requeued_with_its_unfinished_trajectories_reset(run, s
     orch.advance(run.pk, sent.append)
     rollout = sent.pop()
     assert rollout.name == "rollout"
-    orch.claim_stage(rollout.pk, "dead")
+    token = orch.claim_stage(rollout.pk, "dead")
     tasks = make_tasks(2, 0)
     prepare_trajectories(run.pk, rollout.phase_id, "train", [t.pk for t in tasks])
-    orch.beat(rollout.pk, {"purpose": "train"})
+    orch.beat(rollout.pk, token, {"purpose": "train"})
     traj = claim_next(rollout.phase_id, "train", "dead")
-    write_step(traj.pk, "dead", _record(0))
+    write_step(traj.pk, traj.token, _record(0))
     StageRun.objects.filter(pk=rollout.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
 
     reaped = orch.reap_stale_stages(60, sent.append)
@@ -138,8 +139,8 @@ def test_resuming_a_failed_run_continues_from_its_last_completed_stage(run):
     orch.advance(run.pk, sent.append)
     _finish(sent.pop())
     orch.advance(run.pk, sent.append)
-    orch.claim_stage(sent[0].pk, "w")
-    orch.fail_stage(sent.pop().pk, "worker lost")
+    token = orch.claim_stage(sent[0].pk, "w")
+    orch.fail_stage(sent.pop().pk, token, "worker lost")
     orch.resume_run(run.pk)
     orch.advance(run.pk, sent.append)
     run.refresh_from_db()

@@ -60,7 +60,7 @@ def test_a_reset_trajectory_loses_its_partial_steps_and_can_be_claimed_again(pha
     (task,) = make_tasks(1, 0)
     prepare_trajectories(phase.run_id, phase.pk, "train", [task.pk])
     traj = claim_next(phase.pk, "train", "dead-worker")
-    assert write_step(traj.pk, "dead-worker", _record(0))
+    assert write_step(traj.pk, traj.token, _record(0))
     shot = Step.objects.get(trajectory=traj).screenshot.path
     assert reset_running(phase.pk, "train") == 1
     assert not Step.objects.filter(trajectory=traj).exists()
@@ -77,8 +77,8 @@ def test_a_worker_that_lost_its_claim_writes_nothing(phase):
     traj = claim_next(phase.pk, "train", "old")
     reset_running(phase.pk, "train")
     claim_next(phase.pk, "train", "new")
-    assert not write_step(traj.pk, "old", _record(0))
-    assert not finish_trajectory(traj.pk, "old", _result(2))
+    assert not write_step(traj.pk, traj.token, _record(0))
+    assert not finish_trajectory(traj.pk, traj.token, _result(2))
     assert Step.objects.filter(trajectory=traj).count() == 0
 
 
@@ -86,8 +86,8 @@ def test_finishing_fills_in_missed_steps_and_records_the_outcome(phase):
     (task,) = make_tasks(1, 0)
     prepare_trajectories(phase.run_id, phase.pk, "train", [task.pk])
     traj = claim_next(phase.pk, "train", "w")
-    write_step(traj.pk, "w", _record(0))
-    assert finish_trajectory(traj.pk, "w", _result(3, score=0.0))
+    write_step(traj.pk, traj.token, _record(0))
+    assert finish_trajectory(traj.pk, traj.token, _result(3, score=0.0))
     traj.refresh_from_db()
     assert traj.status == "ok" and traj.score == 0.0 and traj.step_count == 3
     assert list(traj.steps.values_list("index", flat=True)) == [0, 1, 2]
@@ -98,7 +98,7 @@ def test_an_unknown_episode_status_is_stored_as_an_error(phase):
     (task,) = make_tasks(1, 0)
     prepare_trajectories(phase.run_id, phase.pk, "train", [task.pk])
     traj = claim_next(phase.pk, "train", "w")
-    finish_trajectory(traj.pk, "w", _result(1, status="exploded", score=None))
+    finish_trajectory(traj.pk, traj.token, _result(1, status="exploded", score=None))
     traj.refresh_from_db()
     assert traj.status == "error"
 
@@ -123,8 +123,10 @@ def test_only_trajectories_silent_for_long_count_as_orphans(phase):
     live = claim_next(phase.pk, "train", "alive")
     dead = claim_next(phase.pk, "train", "dead")
     long_ago = timezone.now() - timedelta(minutes=10)
-    Trajectory.objects.filter(pk__in=[live.pk, dead.pk]).update(started_at=long_ago)
-    write_step(live.pk, "alive", _record(0))  # a fresh step: its worker is alive
+    Trajectory.objects.filter(pk__in=[live.pk, dead.pk]).update(
+        started_at=long_ago, heartbeat_at=long_ago
+    )
+    write_step(live.pk, live.token, _record(0))  # a fresh step: its worker is alive
     assert reset_running(phase.pk, "train", older_than_s=60) == 1
     assert Trajectory.objects.get(pk=dead.pk).status == "pending"
     assert Trajectory.objects.get(pk=live.pk).status == "running"
@@ -137,10 +139,10 @@ def test_nul_characters_a_model_emits_are_stored_as_replacement_characters(phase
     garbage = StepRecord(0, "<p>a\x00b</p>", "prompt", 'do(action="Type", argument="\x00")',
                          [0, 1], None, {"kind": "type", "argument": "\x00x"}, "http://x/",
                          None, "parse\x00 error", 5.0)  # fmt: skip
-    assert write_step(traj.pk, "w", garbage)
+    assert write_step(traj.pk, traj.token, garbage)
     result = EpisodeResult("ok", [garbage], "an\x00swer", "http://x/", "<p/>", 0.0,
                            {"stop\x00": "why\x00"}, "boom\x00")  # fmt: skip
-    assert finish_trajectory(traj.pk, "w", result)
+    assert finish_trajectory(traj.pk, traj.token, result)
     traj.refresh_from_db()
     step = traj.steps.get()
     assert step.response == 'do(action="Type", argument="\ufffd")'

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from apps.curriculum.models import Task
 from tests.web.factories import CastTestCase, make_phase, make_run, make_task
+from trainer.curriculum.generators import llm_task_config
 
 HAVE_SERVICES = importlib.util.find_spec("apps.curriculum.services") is not None
 
@@ -143,7 +144,8 @@ class CurriculumTests(CastTestCase):
     @unittest.skipUnless(HAVE_SERVICES, "apps.curriculum.services has not landed")
     def test_a_reviewer_edits_the_intent_and_config(self):
         self.login(self.reviewer)
-        config = dict(self.generated.config, intent="Find the total of order 14")
+        # A whole, valid WebArena config: edits are validated as imports are.
+        config = llm_task_config("Find the total of order 14", "shopping", "__SHOPPING__/")
         self.client.post(
             reverse("curriculum:edit", args=[self.generated.pk]),
             {"intent": "Find the total of order 14", "config": json.dumps(config), "note": "typo"},

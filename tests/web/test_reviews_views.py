@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from asgiref.sync import sync_to_async
 from django.test import Client
 from django.urls import reverse
 
@@ -119,10 +120,20 @@ class StatsAndExportTests(CastTestCase):
         body = self.client.get(reverse("reviews:stats")).content.decode()
         assert 'id="orm-vs-human"' in body and "100 %" in body and "reviewer" in body
 
-    def test_the_export_streams_jsonl(self):
-        trajectory = make_trajectory(human_label=True)
-        self.login(self.outsider)
-        response = self.client.get(reverse("reviews:export"))
+    async def test_the_export_streams_jsonl_under_asgi(self):
+        trajectories = [await sync_to_async(make_trajectory)(human_label=True) for _ in range(5)]
+        await self.async_client.aforce_login(self.outsider)
+        response = await self.async_client.get(reverse("reviews:export"))
         assert response["Content-Type"] == "application/x-ndjson"
-        lines = b"".join(response.streaming_content).decode().splitlines()
-        assert [json.loads(line)["trajectory_id"] for line in lines] == [trajectory.pk]
+        # An async iterator, read batch by batch as it is sent: a sync one is read whole first.
+        assert response.is_async
+        chunks = [chunk async for chunk in response.streaming_content]
+        lines = b"".join(chunks).decode().splitlines()
+        assert [json.loads(line)["trajectory_id"] for line in lines] == [t.pk for t in trajectories]
+
+    async def test_the_export_is_sent_in_batches(self):
+        from apps.reviews import views
+
+        lines = (f"{i}\n" for i in range(5))
+        chunks = [chunk async for chunk in views.stream_in_batches(lines, size=2)]
+        assert chunks == ["0\n1\n", "2\n3\n", "4\n"]

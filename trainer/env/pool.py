@@ -211,6 +211,11 @@ class BrowserPool:
             status, error, context = STATUS_OK, "", None
             try:
                 context = await self._new_context(ep, allowed_origins, storage_state)
+                # This episode's own browser: after a crash another slot may already have
+                # relaunched the pool's, which says nothing about this episode's pages.
+                ep.browser_alive = lambda: (
+                    context.browser is not None and (context.browser.is_connected())
+                )
                 await asyncio.wait_for(
                     ep.run(context, policy, limits, on_step, should_stop),
                     limits.episode_timeout_s,

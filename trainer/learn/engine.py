@@ -72,6 +72,18 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def prune_step_checkpoints(out_dir: str | Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` step checkpoints (0 keeps all); returns those deleted."""
+    if keep <= 0 or int(os.environ.get("RANK", "0")) != 0:
+        return []
+    root = Path(out_dir) / CHECKPOINTS_DIR
+    steps = sorted(root.glob("step-*")) if root.is_dir() else []
+    old = steps[:-keep]
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
+    return old
+
+
 def lr_lambda(schedule: str, warmup_ratio: float, total_steps: int) -> Callable[[int], float]:
     """Linear warmup then cosine to 0, or constant (§1.6)."""
     warmup = int(warmup_ratio * total_steps)
@@ -177,6 +189,7 @@ class Engine:
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
         self._write_atomic(target, state)
+        prune_step_checkpoints(self.out_dir, self.config.engine.keep_step_checkpoints)
         return target
 
     def save_final(self) -> Path:

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.curriculum.models import Task
+from apps.curriculum.validation import storable_errors
 from trainer.env.webarena import resolve_placeholders, validate_indexed
 
 LITE_PATH = Path(settings.BASE_DIR) / "data" / "webarena-lite" / "test_webarena_lite.raw.json"
@@ -26,6 +27,8 @@ def load_records(path: Path) -> object:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
         raise CommandError(f"{path} is not JSON: {exc}") from exc
+    except RecursionError:
+        raise CommandError(f"{path}: JSON nested too deeply") from None
 
 
 def check_resolvable(
@@ -87,7 +90,12 @@ class Command(BaseCommand):
         data = load_records(opts["path"])
         indexed, errors = validate_indexed(data)
         resolvable, unresolved = check_resolvable(indexed, settings.WEBARENA_URLS)
-        errors = sorted(errors + unresolved, key=lambda e: (e["index"] is None, e["index"] or 0))
+        unstorable = [{"index": i, "reason": "; ".join(storable_errors(r))}
+                      for i, r in resolvable if storable_errors(r)]  # fmt: skip
+        resolvable = [(i, r) for i, r in resolvable if not storable_errors(r)]
+        errors = sorted(
+            errors + unresolved + unstorable, key=lambda e: (e["index"] is None, e["index"] or 0)
+        )
         records = [r for _, r in resolvable]
         created = updated = 0
         if not opts["dry_run"]:

@@ -1,14 +1,13 @@
-"""`python manage.py reap_runs [--stale-after S]`: re-queue stale stages, fail runs with dead workers."""
+"""`python manage.py reap_runs [--stale-after S] [--inline]`: re-queue stale stages, re-send lost
+stage messages, start runs whose start message was lost (beat runs the same every minute)."""
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.runs.orchestrator import reap_stale_stages
-from apps.runs.reaper import reap_stale_runs
+from apps.runs.reaper import reap
 
 
 class Command(BaseCommand):
-    help = "Re-queue stages whose heartbeat went stale and fail runs no worker looks after."
+    help = "Re-queue stages whose heartbeat went stale, re-send lost messages, start lost starts."
 
     def add_arguments(self, parser):
         parser.add_argument("--stale-after", type=float, default=None, help="seconds")
@@ -19,7 +18,8 @@ class Command(BaseCommand):
     def handle(self, *args, stale_after, inline, **options):
         from apps.runs.dispatch import dispatch
 
-        limit = stale_after if stale_after is not None else settings.RUN_HEARTBEAT_STALE_S
-        stages = reap_stale_stages(limit, None if inline else dispatch)
-        runs = reap_stale_runs(int(limit))
-        self.stdout.write(f"re-queued or failed {len(stages)} stage(s); failed {len(runs)} run(s)")
+        done = reap(stale_after, None if inline else dispatch)
+        self.stdout.write(
+            f"re-queued or failed {len(done['stages'])} stage(s); re-sent {len(done['resent'])} "
+            f"lost stage message(s); started {len(done['started'])} queued run(s)"
+        )

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("rollouts", "0001_initial"),
+        ("rollouts", "0003_step_claim"),
     ]
 
     operations = [

@@ -1,0 +1,24 @@
+"""`python manage.py fuzz_actions [--inputs 10000] [--parse-only 100000] [--json]`: hostile model
+outputs through the action parser and executor on live pages of a private world (`sandbox.fuzz`)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from sandbox.fuzz import main
+
+
+class Command(BaseCommand):
+    help = "Fuzz the action parser and executor on live pages; exits 1 on an unhandled error."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--inputs", type=int, default=10_000)
+        parser.add_argument("--parse-only", type=int, default=100_000)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, inputs, parse_only, seed, json, **options):
+        argv = ["--inputs", str(inputs), "--parse-only", str(parse_only), "--seed", str(seed)]
+        code = main(argv + (["--json"] if json else []))
+        if code:
+            raise SystemExit(code)
