@@ -134,6 +134,8 @@ STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static")
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "media/"
 CHECKPOINT_ROOT = env_path("CHECKPOINT_ROOT", VAR_DIR / "checkpoints")
+# Runs whose `run.report_to` has "tensorboard" write event files to TENSORBOARD_ROOT/run-<id>/.
+TENSORBOARD_ROOT = env_path("TENSORBOARD_ROOT", VAR_DIR / "tensorboard")
 
 # The built-in web world (sandbox) and WebArena's self-hosted sites.
 WORLD_URL = env_str("WORLD_URL", "http://127.0.0.1:9400")

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from django import forms
 
+from apps.runs.services import validate_config
 from trainer import config as trainer_config
 
 
@@ -85,8 +86,23 @@ class PairField(forms.CharField):
         return value
 
 
+class ListField(forms.CharField):
+    """A list of names typed as `tensorboard, wandb` (empty = none)."""
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        return [p.strip() for p in text.replace("[", "").replace("]", "").split(",") if p.strip()]
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return value
+
+
 def _form_field(tp: Any, help_text: str) -> forms.Field:
     common = {"help_text": help_text, "label": ""}
+    if typing.get_origin(tp) is list:
+        return ListField(required=False, **common)
     if typing.get_origin(tp) is Literal:
         return forms.ChoiceField(choices=[(c, c) for c in tp.__args__], **common)
     if typing.get_origin(tp) is tuple:
@@ -132,7 +148,7 @@ class LaunchForm(forms.Form):
         for key in self.config_keys:
             _assign(data, key, cleaned.get(key))
         try:
-            self.config = trainer_config.RunConfig.from_dict(data).to_dict()
+            self.config = validate_config(data)
         except (trainer_config.ConfigError, ValueError, TypeError) as exc:
             self._attach(str(exc))
         return cleaned
