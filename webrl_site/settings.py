@@ -43,11 +43,13 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    "ninja",
     "apps.runs",
     "apps.rollouts",
     "apps.curriculum",
     "apps.reviews",
     "apps.dashboard",
+    "apps.api",
 ]
 
 MIDDLEWARE = [
