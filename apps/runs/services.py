@@ -9,7 +9,8 @@ from django.utils import timezone
 from apps.dashboard.permissions import is_operator
 from apps.runs.models import Run
 from apps.runs.trackers import check_trackers
-from trainer.config import RunConfig
+from apps.runs.configs import flatten
+from trainer.config import ConfigError, RunConfig
 
 
 def validate_config(config: dict) -> dict:
@@ -17,7 +18,11 @@ def validate_config(config: dict) -> dict:
     that every tracker in `run.report_to` is installed here (a missing extra fails at launch)."""
     checked = RunConfig.from_dict(config)
     check_trackers(checked.run.report_to)
-    return checked.to_dict()
+    out = checked.to_dict()
+    for key, value in flatten(out).items():
+        if isinstance(value, str) and "\x00" in value:  # Postgres JSON cannot store it
+            raise ConfigError(f"{key}: text may not contain NUL (\\x00) characters")
+    return out
 
 
 def launch_run(owner, name: str, config: dict) -> Run:

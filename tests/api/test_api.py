@@ -88,6 +88,7 @@ class RunEndpointTests(ApiTestCase):
             ({"actor.lrr": 1e-5}, "actor.lrr", "unknown key 'actor.lrr' (did you mean 'actor.lr'?)"),
             ({"curriculum.critic_band": [0.9, 0.1]}, "curriculum.critic_band", None),
             ({"run.report_to": ["tensorbord"]}, "run.report_to", None),
+            ({"model.policy": "a\x00b"}, "model.policy", None),
         ]  # fmt: skip
         for overrides, field, message in cases:
             response = self.call("post", "/runs", "owner", data={"name": "bad", "overrides": overrides})  # fmt: skip
