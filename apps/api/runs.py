@@ -4,10 +4,15 @@ cancel, and metric series. Writes call `apps.runs.services`, as the pages do."""
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path as FsPath
+from typing import Literal
 
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from ninja import Field, Path, Query, Router, Schema, Status
+from ninja.errors import HttpError
 
 from apps.api.schemas import (
     ERRORS,
@@ -22,6 +27,7 @@ from apps.api.schemas import (
     RunStatus,
 )
 from apps.runs import configs
+from apps.runs.exports import CONTENT_TYPES, FORMATS, KINDS, ExportError, ExportSpec, write_export
 from apps.runs.models import MetricPoint, Run
 from apps.runs.services import cancel_run, launch_run
 
@@ -183,3 +189,50 @@ def metrics(request, query: Query[MetricsQuery], run_id: int = Path(..., ge=1, l
         "series": [{"name": n, "points": p} for n, p in series.items()],
         "truncated": truncated,
     }
+
+
+class ExportQuery(Schema):
+    kind: Literal[KINDS] = Field(..., description="sft steps, orm examples, or generated tasks")
+    format: Literal[FORMATS] = "jsonl"
+    phase: int | None = Field(None, ge=0, le=MAX_ID, description="One phase only")
+    approved_only: bool = Field(False, description="Only rows whose task is approved")
+
+
+EXPORT_200 = {
+    200: {
+        "description": "The dataset file: JSON Lines (jsonl, sharegpt, alpaca) or Parquet",
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            CONTENT_TYPES["parquet"]: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.get(
+    "/runs/{run_id}/export",
+    response={ERRORS: ErrorOut},
+    openapi_extra={"responses": EXPORT_200},
+    summary="A run's data as a dataset file (as `manage.py export_dataset`)",
+)
+def export(request, query: Query[ExportQuery], run_id: int = Path(..., ge=1, le=MAX_ID)):
+    """Loads with `datasets.load_dataset("json" | "parquet", data_files=...)`; sharegpt and alpaca
+    are LLaMA-Factory's layouts. 404 when nothing matches."""
+    get_object_or_404(Run.objects.only("id"), pk=run_id)
+    spec = ExportSpec(run_id, query.kind, query.format, query.phase, query.approved_only)
+    try:
+        spec.check()
+    except ExportError as exc:
+        raise HttpError(422, str(exc)) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            write_export(spec, FsPath(tmp) / spec.filename)
+        except ExportError as exc:
+            raise HttpError(404, str(exc)) from None
+        handle = open(FsPath(tmp) / spec.filename, "rb")  # stays readable once the directory goes
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=spec.filename,
+        content_type=CONTENT_TYPES.get(spec.format, "application/x-ndjson"),
+    )

@@ -203,3 +203,33 @@ class DataEndpointTests(ApiTestCase):
         assert self.seed.pk not in [t["id"] for t in generated]
         ckpts = self.call("get", f"/checkpoints?run={self.alpha.pk}&kind=actor").json()["items"]
         assert [(c["path"], c["phase"], c["step"]) for c in ckpts] == [("/c/a", 1, 9)]
+
+
+class ExportEndpointTests(ApiTestCase):
+    def test_everyone_downloads_an_export_that_datasets_loads(self):
+        import tempfile
+        from pathlib import Path
+
+        import datasets
+
+        run = make_run(self.owner)
+        phase = make_phase(run, 1)
+        make_trajectory(run, phase=phase, p_yes=0.9, steps=2)
+        make_trajectory(run, phase=phase, p_yes=0.1, steps=1)
+        response = self.call("get", f"/runs/{run.pk}/export?kind=orm&format=parquet")
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/vnd.apache.parquet"
+        assert f"run-{run.pk}-orm-parquet.parquet" in response["Content-Disposition"]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "orm.parquet"
+            path.write_bytes(b"".join(response.streaming_content))
+            rows = datasets.load_dataset("parquet", data_files=str(path), split="train",
+                                         cache_dir=str(Path(tmp) / "cache"))  # fmt: skip
+        assert sorted(rows["completion"]) == ["NO", "YES"]
+        assert set(rows["label_source"]) == {"orm"}
+
+    def test_an_empty_or_impossible_export_answers_in_the_error_shape(self):
+        run = make_run(self.owner)
+        self.assert_error(self.call("get", f"/runs/{run.pk}/export?kind=sft"), 404, "not_found")
+        self.assert_error(self.call("get", f"/runs/{run.pk}/export?kind=tasks&format=alpaca"), 422, "invalid")  # fmt: skip
+        self.assert_error(self.call("get", f"/runs/{run.pk}/export?kind=weights"), 422, "invalid", "kind")  # fmt: skip
