@@ -7,9 +7,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.dashboard.permissions import is_operator
+from apps.runs.configs import flatten
 from apps.runs.models import Run
 from apps.runs.trackers import check_trackers
-from apps.runs.configs import flatten
 from trainer.config import ConfigError, RunConfig
 
 

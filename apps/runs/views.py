@@ -18,6 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.dashboard.charts import run_charts
 from apps.dashboard.permissions import is_operator
 from apps.rollouts.models import Step, Trajectory
+from apps.runs.compare import MAX_RUNS as MAX_COMPARE
+from apps.runs.compare import comparison
 from apps.runs.forms import LaunchForm
 from apps.runs.models import MetricPoint, Run
 from apps.runs.services import cancel_run, launch_run
@@ -60,6 +62,27 @@ def run_new(request):
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "presets": PRESETS, "preset": preset, "nav": "runs"}
     return render(request, "runs/new.html", context, status=status)
+
+
+@require_GET
+@login_required
+def run_compare(request):
+    """Two or more runs side by side (`?run=1&run=2`); fewer shows the picker."""
+    ids = list(dict.fromkeys(int(v) for v in request.GET.getlist("run") if v.isdigit()))[
+        :MAX_COMPARE
+    ]
+    found = Run.objects.select_related("owner").in_bulk(ids)
+    runs = [found[i] for i in sorted(ids) if i in found]  # oldest first: the baseline leads
+    only_differing = request.GET.get("differ") == "1"
+    context = {
+        "runs": runs,
+        "choices": Run.objects.only("id", "name", "status").order_by("-id")[:100],
+        "only_differing": only_differing,
+        "nav": "runs",
+    }
+    if len(runs) >= 2:
+        context |= comparison(runs, only_differing)
+    return render(request, "runs/compare.html", context)
 
 
 def _slots(run: Run) -> list[dict]:
