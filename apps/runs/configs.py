@@ -3,9 +3,10 @@ and the field a `ConfigError` message names. Every check is the trainer's own `R
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from trainer.config import PRESETS, ConfigError, RunConfig, _all_keys, preset
+from trainer.config import PRESETS, ConfigError, RunConfig, preset
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
@@ -59,10 +60,17 @@ def diff(configs: list[dict]) -> list[tuple[str, list[Any]]]:
     return rows
 
 
+@functools.cache
+def known_keys() -> frozenset[str]:
+    """Every `section.field` of RunConfig, and every section's name."""
+    leaves = flatten(RunConfig().to_dict())
+    return frozenset(leaves) | {k.split(".", 1)[0] for k in leaves}
+
+
 def error_field(message: str) -> str | None:
     """The `section.field` a ConfigError message names: the unknown key of `unknown key 'actor.lrr'
     ...`, else the known field or section it starts with (`actor.lr: expected ...`), else None."""
     if message.startswith("unknown key "):
         return message.removeprefix("unknown key ").split(" ", 1)[0].strip("'\"")
     head = message.split(":", 1)[0].strip().split("[", 1)[0]
-    return head if head in _all_keys() or head in ("preset", "overrides", "config") else None
+    return head if head in known_keys() or head in ("overrides", "config") else None
