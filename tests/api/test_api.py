@@ -54,6 +54,12 @@ class AuthTests(ApiTestCase):
         token.refresh_from_db()
         assert token.last_used_at is not None
 
+    def test_an_unknown_path_and_a_wrong_method_answer_in_the_error_shape(self):
+        self.assert_error(self.call("get", "/nope"), 404, "not_found")
+        response = self.call("delete", "/runs")
+        error = self.assert_error(response, 405, "method_not_allowed")
+        assert response["Allow"] == "GET, POST" and "GET, POST" in error["message"]
+
     def test_the_schema_and_the_docs_are_served(self):
         schema = self.client.get("/api/openapi.json").json()
         assert {"/api/runs", "/api/runs/{run_id}/cancel", "/api/trajectories",
