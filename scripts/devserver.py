@@ -1,4 +1,5 @@
-"""`make run`: start the dashboard, the Celery workers, beat and the built-in world; Ctrl-C stops all.
+"""`make run`: start the dashboard, the Celery workers, beat, the built-in world and TensorBoard;
+Ctrl-C stops all.
 
 Each child runs in its own process group; its output is prefixed with its name and also written
 to var/log/<name>.log.
@@ -28,6 +29,9 @@ WORLD_PORT = str(
     urllib.parse.urlsplit(os.environ.get("WORLD_URL", "http://127.0.0.1:9400")).port or 9400
 )
 LOG_DIR = ROOT / "var" / "log"
+TENSORBOARD_ROOT = Path(os.environ.get("TENSORBOARD_ROOT") or ROOT / "var" / "tensorboard")
+TENSORBOARD_PORT = os.environ.get("WEBRL_TENSORBOARD_PORT", "6006")
+OPTIONAL = {"tensorboard"}  # its exit (say, the port is taken) leaves the rest running
 PASSWORD_FILE = ROOT / "var" / "admin-password.txt"
 
 
@@ -58,6 +62,8 @@ def services(with_world: bool) -> dict[str, list[str]]:
         "worker-gpu": celery("worker", "-Q", "gpu", "-c", "1", "-n", "gpu@%h", "-l", "INFO"),
         "beat": celery("beat", "-l", "INFO", "-s", str(ROOT / "var" / "celerybeat-schedule")),
     }
+    procs["tensorboard"] = [str(Path(PY).with_name("tensorboard")), "--logdir",
+                            str(TENSORBOARD_ROOT), "--host", HOST, "--port", TENSORBOARD_PORT]  # fmt: skip
     if with_world:
         procs["world"] = [PY, "manage.py", "world", "serve", "--instances", WORLD_INSTANCES,
                           "--port", WORLD_PORT]  # fmt: skip
@@ -133,6 +139,7 @@ def admin_password() -> str:
 
 def main() -> int:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    TENSORBOARD_ROOT.mkdir(parents=True, exist_ok=True)
     manage("check_services")
     password = admin_password()
     with_world = has_command("world")
@@ -154,12 +161,13 @@ def main() -> int:
         print(
             f"\n  webrl is up: http://{HOST}:{PORT}/\n"
             f"  log in as admin / {password}\n"
+            f"  TensorBoard: http://{HOST}:{TENSORBOARD_PORT}/ (--logdir {TENSORBOARD_ROOT})\n"
             f"  logs in var/log/; press Ctrl-C to stop everything\n",
             flush=True,
         )
         while not stopping.is_set():
             for name, proc in procs.items():
-                if proc.poll() is not None:
+                if proc.poll() is not None and name not in OPTIONAL:
                     print(
                         f"devserver: {name} exited with code {proc.returncode}; stopping (see var/log/{name}.log)"
                     )

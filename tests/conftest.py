@@ -37,6 +37,18 @@ def fast_password_hashing(request):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tensorboard_root(tmp_path_factory):
+    """Runs report to TensorBoard by default: keep their event files out of the checkout's var/
+    (the environment variable reaches the workers and servers that tests start)."""
+    from django.conf import settings
+
+    root = tmp_path_factory.mktemp("tensorboard")
+    os.environ["TENSORBOARD_ROOT"] = str(root)
+    settings.TENSORBOARD_ROOT = root
+    return root
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     """A test database per pytest process, so that concurrent test runs never share one."""

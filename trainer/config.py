@@ -271,10 +271,17 @@ class EvalSection:
     """Most tokens per action at evaluation (§1.6)."""
 
 
+TRACKERS = ("tensorboard", "wandb", "mlflow")
+
+
 @dataclass(frozen=True)
 class RunSection:
     phases: int = 8
     """Number of WebRL phases N (not stated in the paper, §11.1)."""
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    """Experiment trackers that receive every metric point, as Hugging Face's `report_to`: any of
+    "tensorboard" (event files under the dashboard's TENSORBOARD_ROOT/run-<id>/), "wandb", "mlflow"
+    (optional extras: `pip install -e ".[wandb]"`); [] = none."""
 
 
 @dataclass(frozen=True)
@@ -352,6 +359,7 @@ class RunConfig:
                 'chat endpoint and its model name), or use orm.backend "trained"'
             )
         _check_values(self)
+        _check_trackers(self.run.report_to)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
@@ -384,6 +392,20 @@ class RunConfig:
         return RunConfig.from_dict(d)
 
 
+def _check_trackers(names: list[str]) -> None:
+    if not isinstance(names, list | tuple):
+        raise ConfigError(f"run.report_to: expected a list of tracker names, got {names!r}")
+    for name in names:
+        if name not in TRACKERS:
+            close = difflib.get_close_matches(name, TRACKERS, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"run.report_to: unknown tracker {name!r}{hint}; choose from {', '.join(TRACKERS)}"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"run.report_to: {names!r} names a tracker twice")
+
+
 def _field_type(parts: list[str]) -> Any:
     cls: Any = RunConfig
     for part in parts:
@@ -399,6 +421,8 @@ def _parse_override(raw: str, tp: Any) -> Any:
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
+        if typing.get_origin(tp) is list:  # `run.report_to=tensorboard,wandb`
+            return [part.strip() for part in raw.split(",") if part.strip()]
         return raw
 
 
@@ -444,6 +468,8 @@ def _describe(tp: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in tp.__args__)
     if typing.get_origin(tp) is tuple:
         return f"a list of {len(tp.__args__)} numbers"
+    if typing.get_origin(tp) is list:
+        return f"a list of {_describe(tp.__args__[0]).removeprefix('a ')}s"
     return {int: "an integer", float: "a float", str: "a string", bool: "true or false"}.get(
         tp, str(tp)
     )
@@ -468,6 +494,10 @@ def _coerce(path: str, value: Any, tp: Any) -> Any:
             _coerce(f"{path}[{i}]", v, t)
             for i, (v, t) in enumerate(zip(value, tp.__args__, strict=True))
         )
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise bad
+        return [_coerce(f"{path}[{i}]", v, tp.__args__[0]) for i, v in enumerate(value)]
     if tp is bool:
         if not isinstance(value, bool):
             raise bad

@@ -44,11 +44,13 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    "ninja",
     "apps.runs",
     "apps.rollouts",
     "apps.curriculum",
     "apps.reviews",
     "apps.dashboard",
+    "apps.api",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.api.middleware.api_json_errors",
 ]
 
 ROOT_URLCONF = "webrl_site.urls"
@@ -149,6 +152,8 @@ MEDIA_URL = "media/"
 CHECKPOINT_ROOT = env_path("CHECKPOINT_ROOT", VAR_DIR / "checkpoints")
 # Screenshots are kept for each run's newest N phases (beat prunes hourly); 0 keeps every one.
 SCREENSHOT_KEEP_PHASES = env_int("SCREENSHOT_KEEP_PHASES", 2)
+# Runs whose `run.report_to` has "tensorboard" write event files to TENSORBOARD_ROOT/run-<id>/.
+TENSORBOARD_ROOT = env_path("TENSORBOARD_ROOT", VAR_DIR / "tensorboard")
 
 # The built-in web world (sandbox) and WebArena's self-hosted sites.
 WORLD_URL = env_str("WORLD_URL", "http://127.0.0.1:9400")

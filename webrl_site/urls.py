@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from apps.api.api import api
 from apps.dashboard import views as dashboard_views
 
 urlpatterns = [
@@ -15,6 +16,8 @@ urlpatterns = [
     path("review/", include("apps.reviews.urls")),
     path("curriculum/", include("apps.curriculum.urls")),
     path("checkpoints/", dashboard_views.checkpoints, name="checkpoints"),
+    path("api/", api.urls),
+    path("tokens/", include("apps.api.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -79,18 +79,20 @@ def line_chart(
     x_label: str = "step",
     y_range: tuple[float, float] | None = None,
     chart_id: str = "chart",
+    height: int = HEIGHT,
 ) -> SafeString:
-    """An SVG with one polyline per series; labels are escaped, so metric names cannot inject markup."""
+    """An SVG with one polyline per series; labels are escaped, so metric names cannot inject markup.
+    A taller `height` leaves room for a long legend."""
     series = {name: thin(sorted(pts)) for name, pts in series.items() if pts}
     head = (
-        f'<svg class="chart" id="chart-{escape(chart_id)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'<svg class="chart" id="chart-{escape(chart_id)}" viewBox="0 0 {WIDTH} {height}" '
         f'role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
         f'<text x="{LEFT}" y="16" class="chart-title">{escape(title)}</text>'
     )
     if not series:
         return mark_safe(
             head
-            + f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="chart-empty">'
+            + f'<text x="{WIDTH / 2}" y="{height / 2}" text-anchor="middle" class="chart-empty">'
             "no data yet</text></svg>"
         )
     xs = [x for pts in series.values() for x, _ in pts]
@@ -99,7 +101,7 @@ def line_chart(
     y_ticks = nice_ticks(*(y_range or (min(ys), max(ys))))
     x0, x1 = x_ticks[0], x_ticks[-1]
     y0, y1 = y_ticks[0], y_ticks[-1]
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, height - TOP - BOTTOM
 
     def px(x: float) -> float:
         return LEFT + (x - x0) / ((x1 - x0) or 1.0) * plot_w
@@ -121,7 +123,7 @@ def line_chart(
     parts.append(
         f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}" class="axis"/>'
         f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" class="axis"/>'
-        f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 6}" text-anchor="middle" class="axis-label">'
+        f'<text x="{LEFT + plot_w / 2}" y="{height - 6}" text-anchor="middle" class="axis-label">'
         f"{escape(x_label)}</text>"
         f'<text transform="translate(14 {TOP + plot_h / 2}) rotate(-90)" text-anchor="middle" '
         f'class="axis-label">{escape(y_label)}</text>'

@@ -1,6 +1,8 @@
-"""The Django-backed reporter: metrics become MetricPoint rows and live sends; frames are throttled.
+"""The Django-backed reporter: metrics become MetricPoint rows, tracker points and live sends;
+frames are throttled.
 
 Sends go through `apps.runs.live` only, and never raise: a dead channel layer must not stop training.
+Every metric point passes through `on_metrics`, which hands it to `apps.runs.trackers.report`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 
 from django.utils.html import format_html
 
-from apps.runs import live
+from apps.runs import live, trackers
 from apps.runs.dbretry import retrying
 from apps.runs.models import Checkpoint, MetricPoint
 
@@ -79,8 +81,12 @@ class DjangoReporter:
         self._last_frame: dict[int, float] = {}
         self._lock = threading.Lock()
 
-    def on_metrics(self, metrics: dict, step: int, total: int | None = None) -> None:
-        """Store every numeric metric as a MetricPoint and send them as one live fragment."""
+    def on_metrics(
+        self, metrics: dict, step: int, total: int | None = None, series: str = trackers.PHASE
+    ) -> None:
+        """Store every numeric metric as a MetricPoint, hand them to the run's experiment trackers
+        and send them as one live fragment. `series` says what `step` counts: the phase index
+        (`phase`) or a training stage's optimizer steps (`train`)."""
         numbers = {
             k: float(v)
             for k, v in metrics.items()
@@ -92,6 +98,7 @@ class DjangoReporter:
                 for k, v in numbers.items()
             ]
         )
+        trackers.report(self.run_id, self.phase_id, numbers, step, series)
         self._send("metrics", {"html": metrics_html(self.stage, numbers), "data": numbers})
         if self.on_progress is not None:
             self.on_progress({"step": step, **numbers, **({"total": total} if total else {})})
@@ -103,7 +110,7 @@ class DjangoReporter:
             step = int(metrics.get("step", 0))
             total = metrics.get("total_steps")
             named = {f"{prefix}/{k}": v for k, v in metrics.items() if k not in _COUNTERS}
-            self.on_metrics(named, step, int(total) if total else None)
+            self.on_metrics(named, step, int(total) if total else None, series=trackers.TRAIN)
 
         return on_step
 

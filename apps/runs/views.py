@@ -18,7 +18,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.dashboard.charts import run_charts
 from apps.dashboard.permissions import is_operator
 from apps.rollouts.models import Step, Trajectory
-from apps.runs.forms import LaunchForm
+from apps.runs.compare import MAX_RUNS as MAX_COMPARE
+from apps.runs.compare import comparison
+from apps.runs.forms import LaunchForm, bind_launch_form
 from apps.runs.models import MetricPoint, Run
 from apps.runs.services import cancel_run, launch_run
 from trainer.config import PRESETS
@@ -47,19 +49,47 @@ def run_list(request):
 @require_http_methods(["GET", "POST"])
 @login_required
 def run_new(request):
+    """The launch form from a preset; `action=preview` shows the config's differences from the
+    preset without launching, `action=launch` (the default) launches it."""
     if not is_operator(request.user):
         raise PermissionDenied("Only operators can launch runs.")
     preset = request.POST.get("preset_name") or request.GET.get("preset") or "demo-cpu"
     if preset not in PRESETS:
         return HttpResponseBadRequest(f"Unknown preset; choose one of {', '.join(PRESETS)}.")
-    form = LaunchForm(request.POST if request.method == "POST" else None, preset=preset)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "GET":
+        form = LaunchForm(preset=preset)
+    else:
+        form = bind_launch_form(request.POST, request.FILES, preset)
+    valid = request.method == "POST" and form.is_valid()
+    if valid and request.POST.get("action", "launch") == "launch":
         run = launch_run(request.user, form.cleaned_data["name"], form.config)
         messages.info(request, f"Run {run.name} queued.")
         return redirect("runs:detail", run_id=run.pk)
-    status = 400 if request.method == "POST" else 200
-    context = {"form": form, "presets": PRESETS, "preset": preset, "nav": "runs"}
+    status = 400 if request.method == "POST" and not valid else 200
+    context = {"form": form, "presets": PRESETS, "preset": form.preset_name, "nav": "runs",
+               "preview": form.preview() if valid else None}  # fmt: skip
     return render(request, "runs/new.html", context, status=status)
+
+
+@require_GET
+@login_required
+def run_compare(request):
+    """Two or more runs side by side (`?run=1&run=2`); fewer shows the picker."""
+    ids = list(dict.fromkeys(int(v) for v in request.GET.getlist("run") if v.isdigit()))[
+        :MAX_COMPARE
+    ]
+    found = Run.objects.select_related("owner").in_bulk(ids)
+    runs = [found[i] for i in sorted(ids) if i in found]  # oldest first: the baseline leads
+    only_differing = request.GET.get("differ") == "1"
+    context = {
+        "runs": runs,
+        "choices": Run.objects.only("id", "name", "status").order_by("-id")[:100],
+        "only_differing": only_differing,
+        "nav": "runs",
+    }
+    if len(runs) >= 2:
+        context |= comparison(runs, only_differing)
+    return render(request, "runs/compare.html", context)
 
 
 def _slots(run: Run) -> list[dict]:

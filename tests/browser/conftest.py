@@ -140,3 +140,20 @@ def log_in(page, base: str, username: str, password: str) -> None:
         raise AssertionError(
             f"login as {username} failed: {page.locator('main').inner_text()[:300]}"
         )
+
+
+def cast_with_passwords():
+    """The shared cast with passwords daphne can check (`pw-<username>-123`; the test process
+    itself hashes with MD5 only, which daphne's settings do not accept)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    from tests.conftest import make_cast
+
+    cast = make_cast(get_user_model())
+    for user in cast:
+        user.password = PBKDF2PasswordHasher().encode(
+            f"pw-{user.username}-123", "browsersalt", iterations=1000
+        )
+        user.save(update_fields=["password"])
+    return cast

@@ -40,3 +40,12 @@ def test_databases_have_healthchecks_and_volumes():
     data = load()
     assert "pg_isready" in " ".join(data["services"]["postgres"]["healthcheck"]["test"])
     assert "pgdata" in data["volumes"]
+
+
+def test_tensorboard_reads_the_event_files_every_app_service_writes():
+    data = load()
+    assert "--logdir /data/tensorboard" in data["services"]["tensorboard"]["command"]
+    for name in ("web", "worker-rollout", "worker-gpu"):
+        service = data["services"][name]
+        assert service["environment"]["TENSORBOARD_ROOT"] == "/data/tensorboard"
+        assert "tensorboard:/data/tensorboard" in service["volumes"]

@@ -63,6 +63,16 @@ def test_a_one_phase_run_completes_with_every_row_linked(owner, site):
     for phase in Phase.objects.filter(run=run):
         assert "orm/accuracy" in phase.metrics and "eval/success_rate" in phase.metrics
     assert Task.objects.count() >= 6
+    # the same points reached TensorBoard (run.report_to's default): per phase, and per step
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from apps.runs import trackers
+
+    trackers.close_all()
+    for sub, tag, count in (("", "eval/success_rate", 2), ("phase-0", "pretrain/loss", 4)):
+        events = EventAccumulator(str(trackers.run_logdir(run.pk) / sub))
+        events.Reload()
+        assert len(events.Scalars(tag)) == count
 
     # Phase 0 ran the oracle on the test tasks: the ORM's held-out successes, never trained on.
     heldout = Trajectory.objects.filter(run=run, purpose="heldout", task__split="test")

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from apps.runs.models import Run
+from apps.runs.trackers import check_trackers
 from trainer.config import ConfigError, load_config
 
 
@@ -99,6 +100,7 @@ class Command(BaseCommand):
         else:
             try:
                 cfg = load_config(config, set)
+                check_trackers(cfg.run.report_to)
             except ConfigError as exc:
                 raise CommandError(str(exc)) from None
             run = Run.objects.create(
