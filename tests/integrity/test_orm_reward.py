@@ -9,7 +9,8 @@ from apps.reviews.services import add_human_label
 from apps.rollouts.models import Trajectory
 from apps.runs.models import Checkpoint, Phase, Run, StageRun
 from apps.runs.reporter import DjangoReporter
-from apps.runs.stages import StageContext, finished_train, label_with_orm, trajectory_rows
+from apps.runs.rows import finished_train, trajectory_rows
+from apps.runs.stages import StageContext, label_with_orm
 from tests.conftest import make_cast
 from tests.runs.helpers import make_tasks, tiny_config
 from trainer.config import RunConfig

@@ -13,8 +13,9 @@ from apps.rollouts.models import Step, Trajectory
 from apps.runs import demo_cache
 from apps.runs.browser_stage import demo_step_limit, run_inline
 from apps.runs.models import Phase, Run, StageRun
+from apps.runs.rows import demo_rows, records_of, without_waiting_steps
 from apps.runs.runner import context
-from apps.runs.stages import demo_rows, demo_task_ids, records_of, without_waiting_steps
+from apps.runs.stages import demo_task_ids
 from sandbox.server import WorldThread, free_port_block
 from sandbox.tasks import load_tasks
 from tests.runs.helpers import make_run, tiny_config
