@@ -23,6 +23,8 @@ def api_json_errors(get_response):
             and not response.get("Content-Type", "").startswith("application/json")
         ):
             allowed = response.get("Allow")
+            if allowed:  # the router lists methods in no fixed order
+                allowed = ", ".join(sorted(m.strip() for m in allowed.split(",")))
             message = MESSAGES[status] + (f" Allowed: {allowed}." if allowed else "")
             json_response = JsonResponse(error_body(status, message), status=status)
             if allowed:

@@ -145,7 +145,8 @@ def labelled_trajectories(run=None):
 
 def prompt_variant(trajectory: Trajectory) -> str:
     """The run's `rollout.prompt` (its ORM saw prompts of that variant)."""
-    return ((trajectory.run.config or {}).get("rollout") or {}).get("prompt", "webrl")
+    config = trajectory.run.config if trajectory.run is not None else None
+    return ((config or {}).get("rollout") or {}).get("prompt", "webrl")
 
 
 def orm_example(trajectory: Trajectory) -> dict:
