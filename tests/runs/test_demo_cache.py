@@ -13,6 +13,7 @@ from apps.rollouts.models import Step, Trajectory
 from apps.runs import demo_cache
 from apps.runs.browser_stage import demo_step_limit, run_inline
 from apps.runs.models import Phase, Run, StageRun
+from apps.runs.orchestrator import claim_stage
 from apps.runs.rows import demo_rows, records_of, without_waiting_steps
 from apps.runs.runner import context
 from apps.runs.stages import demo_task_ids
@@ -90,8 +91,10 @@ def demonstrate(owner, config: RunConfig, task_ids: list[int]) -> tuple[Run, int
     run.status = Run.Status.RUNNING
     run.save()
     phase = Phase.objects.create(run=run, index=0)
-    stage = StageRun.objects.create(phase=phase, name="sft", order=0, status="running")
-    ctx = context(stage.pk)
+    stage = StageRun.objects.create(phase=phase, name="sft", order=0, status="pending")
+    token = claim_stage(stage.pk, "test-demo-cache")
+    assert token is not None
+    ctx = context(stage.pk, token)
     limit = demo_step_limit(config)
     tasks = Task.objects.filter(pk__in=task_ids)
     restored = demo_cache.restore(run.pk, phase.pk, config, tasks, limit)
