@@ -147,9 +147,12 @@ def stop_worker(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker_all_queues():
-    """One worker consuming default, rollout and gpu for the whole session."""
+    """One worker consuming default, rollout and gpu for the module that asks for it.
+
+    Not for the session: a worker left running would take the tasks that later tests send to
+    their own workers (test_celery_run's, with their own world and checkpoint root)."""
     proc = start_worker("default,rollout,gpu", "test-all")
     try:
         wait_for_queues(["default", "rollout", "gpu"])

@@ -57,7 +57,17 @@ def env(world, tmp_path, settings):
     from tests.faults.conftest import clear_broker
 
     clear_broker(broker)  # the queues only, not the database
+    _no_other_workers()
     return values
+
+
+def _no_other_workers() -> None:
+    """A worker left by another test (its own world and checkpoint root) would take our tasks and
+    the run would wait for ever: fail at once, naming it."""
+    from apps.dashboard.health import queue_states
+
+    others = {q: s["workers"] for q, s in queue_states(timeout=1.0).items() if s["workers"]}
+    assert not others, f"other workers consume this test's queues: {others}"
 
 
 class Workers:
