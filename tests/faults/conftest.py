@@ -114,7 +114,24 @@ class Cluster:
         self.client.send_task(task, args=list(args), queue=queue)
 
     def reached(self, point: str, timeout_s: float = 900) -> dict:
-        return faults.wait_reached(self.hooks, point, timeout_s)
+        """Wait for a worker to reach `point`, running the reaper (beat's job) every 10 s meanwhile:
+        a run that needs it before the point (a lost message, a dead claim) would otherwise wait
+        out the whole timeout. On a timeout, say where the runs were and what the workers logged."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return faults.wait_reached(self.hooks, point, max(1.0, min(5.0, left)))
+            except TimeoutError:
+                if left <= 5.0:
+                    stages = list(StageRun.objects.exclude(status="pending").values_list(
+                        "phase__run_id", "phase__index", "name", "status", "attempts"))  # fmt: skip
+                    raise TimeoutError(
+                        f"no worker reached fault point {point!r} within {timeout_s:.0f} s; "
+                        f"stages: {stages}\n{self.logs()}"
+                    ) from None
+            if time.monotonic() - self.last_reap > 10:
+                self.reap()
 
     def release(self, point: str) -> None:
         faults.release(self.hooks, point)
