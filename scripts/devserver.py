@@ -28,11 +28,13 @@ WORLD_INSTANCES = os.environ.get("WORLD_INSTANCES", "2")
 WORLD_PORT = str(
     urllib.parse.urlsplit(os.environ.get("WORLD_URL", "http://127.0.0.1:9400")).port or 9400
 )
-LOG_DIR = ROOT / "var" / "log"
+# Logs, the admin password file and beat's schedule (WEBRL_VAR_DIR: elsewhere, e.g. in a test).
+VAR_DIR = Path(os.environ.get("WEBRL_VAR_DIR") or ROOT / "var")
+LOG_DIR = VAR_DIR / "log"
 TENSORBOARD_ROOT = Path(os.environ.get("TENSORBOARD_ROOT") or ROOT / "var" / "tensorboard")
 TENSORBOARD_PORT = os.environ.get("WEBRL_TENSORBOARD_PORT", "6006")
 OPTIONAL = {"tensorboard"}  # its exit (say, the port is taken) leaves the rest running
-PASSWORD_FILE = ROOT / "var" / "admin-password.txt"
+PASSWORD_FILE = VAR_DIR / "admin-password.txt"
 
 
 def manage(*args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
@@ -60,7 +62,7 @@ def services(with_world: bool) -> dict[str, list[str]]:
             "worker", "-Q", "rollout", "-c", "1", "-n", "rollout@%h", "-l", "INFO"
         ),
         "worker-gpu": celery("worker", "-Q", "gpu", "-c", "1", "-n", "gpu@%h", "-l", "INFO"),
-        "beat": celery("beat", "-l", "INFO", "-s", str(ROOT / "var" / "celerybeat-schedule")),
+        "beat": celery("beat", "-l", "INFO", "-s", str(VAR_DIR / "celerybeat-schedule")),
     }
     procs["tensorboard"] = [str(Path(PY).with_name("tensorboard")), "--logdir",
                             str(TENSORBOARD_ROOT), "--host", HOST, "--port", TENSORBOARD_PORT]  # fmt: skip
@@ -162,14 +164,14 @@ def main() -> int:
             f"\n  webrl is up: http://{HOST}:{PORT}/\n"
             f"  log in as admin / {password}\n"
             f"  TensorBoard: http://{HOST}:{TENSORBOARD_PORT}/ (--logdir {TENSORBOARD_ROOT})\n"
-            f"  logs in var/log/; press Ctrl-C to stop everything\n",
+            f"  logs in {LOG_DIR}/; press Ctrl-C to stop everything\n",
             flush=True,
         )
         while not stopping.is_set():
             for name, proc in procs.items():
                 if proc.poll() is not None and name not in OPTIONAL:
                     print(
-                        f"devserver: {name} exited with code {proc.returncode}; stopping (see var/log/{name}.log)"
+                        f"devserver: {name} exited with code {proc.returncode}; stopping (see {LOG_DIR}/{name}.log)"
                     )
                     stopping.set()
                     break

@@ -21,6 +21,29 @@ def test_launch_demo_creates_the_demo_run_as_the_admin_only_once(django_user_mod
     assert run.config["preset"] == "demo-cpu"
 
 
+def test_launch_demo_takes_overrides_from_webrl_demo_set_and_its_own_set(
+    django_user_model, monkeypatch
+):
+    django_user_model.objects.create_superuser("admin", "", None)
+    monkeypatch.setenv("WEBRL_DEMO_SET", "run.phases=1  sft.demo_tasks=7")
+    out = StringIO()
+    call_command("launch_demo", "--set", "rollout.max_steps=4", stdout=out)
+    (run,) = Run.objects.all()
+    assert run.config["run"]["phases"] == 1 and run.config["sft"]["demo_tasks"] == 7
+    assert run.config["rollout"]["max_steps"] == 4
+    assert "sft.demo_tasks=7" in out.getvalue()
+
+
+def test_launch_demo_refuses_a_bad_override_naming_it_and_launches_nothing(
+    django_user_model, monkeypatch
+):
+    django_user_model.objects.create_superuser("admin", "", None)
+    monkeypatch.setenv("WEBRL_DEMO_SET", "sft.demo_taskz=7")
+    with pytest.raises(CommandError, match="sft.demo_taskz"):
+        call_command("launch_demo", stdout=StringIO())
+    assert not Run.objects.exists()
+
+
 def test_launch_demo_without_an_admin_says_what_to_do():
     err = StringIO()
     call_command("launch_demo", stdout=StringIO(), stderr=err)
