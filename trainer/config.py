@@ -130,6 +130,11 @@ class OrmSection:
     """Model name sent to the judge."""
     judge_api_key_env: str = ""
     """Name of the environment variable holding the judge's API key; "" sends none."""
+    reward_source: Literal["orm", "ground_truth"] = "orm"
+    """What the RL stages train on: the ORM's verdict (the paper), or the task's evaluator, an
+    ablation that tells an RL failure from an ORM failure (not in the paper). A human label wins
+    over either; a rollout without an evaluator score keeps the ORM's verdict. The ORM still
+    judges every rollout, so its figures are reported alike."""
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,16 @@ def add_human_label(user, trajectory: Trajectory, label: bool, note: str = "") -
     return row
 
 
-def record_orm_verdict(trajectory_id: int, checkpoint, p_yes: float, threshold: float) -> float:
+def record_orm_verdict(
+    trajectory_id: int, checkpoint, p_yes: float, threshold: float, truth: float | None = None
+) -> float:
     """Store the ORM's verdict and set the trajectory's reward in one UPDATE that reads the human
-    label as it is then: a label given while the ORM was scoring is never overwritten. Returns the
-    reward stored."""
+    label as it is then: a label given while the ORM was scoring is never overwritten. With
+    `truth` (orm.reward_source "ground_truth") the reward is that instead of the verdict. Returns
+    the reward stored."""
     p = min(max(float(p_yes), 0.0), 1.0)
     verdict = p >= threshold
+    unlabelled = float(truth) if truth is not None else (1.0 if verdict else 0.0)
     OrmVerdict.objects.update_or_create(
         trajectory_id=trajectory_id, checkpoint=checkpoint, defaults={"p_yes": p, "label": verdict}
     )
@@ -52,7 +56,7 @@ def record_orm_verdict(trajectory_id: int, checkpoint, p_yes: float, threshold: 
         reward=Case(
             When(human_label=True, then=Value(1.0)),
             When(human_label=False, then=Value(0.0)),
-            default=Value(1.0 if verdict else 0.0),
+            default=Value(unlabelled),
         ),
     )
     return Trajectory.objects.values_list("reward", flat=True).get(pk=trajectory_id)

@@ -1,4 +1,5 @@
-"""The learning experiment: base → SFT → WebRL phases, with SFT-continued and filtered BC as baselines.
+"""The learning experiment: base → SFT → WebRL phases, with SFT-continued and filtered BC as baselines
+and WebRL on ground-truth rewards as an ablation.
 
 Every policy is evaluated through the same eval stage (browser episodes on the test split); the
 table follows the paper's Table 1 (per site and average, §8.1/§9).
@@ -17,7 +18,11 @@ from django.utils import timezone
 from apps.curriculum.models import Task, world_task_key
 from apps.rollouts.models import Trajectory
 from apps.runs import orchestrator
+from apps.runs.fork import fork_run
 from apps.runs.learning_report import (
+    GROUND_TRUTH_PREFIX,
+    SFT_ROW,
+    WEBRL_PREFIX,
     comparison_pairs,
     comparisons,
     comparisons_markdown,
@@ -139,8 +144,14 @@ def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, st
     return dirs
 
 
-def run_learning(owner, config: RunConfig, test_limit: int | None, on_stage=None) -> dict:
-    """The whole experiment; returns a JSON-able summary with the table rows."""
+def run_learning(
+    owner, config: RunConfig, test_limit: int | None, on_stage=None, ground_truth_row: bool = True
+) -> dict:
+    """The whole experiment; returns a JSON-able summary with the table rows.
+
+    With `ground_truth_row` the WebRL run is forked after phase 0 (apps/runs/fork.py) and its RL
+    phases are run again on the evaluator's rewards (orm.reward_source "ground_truth"): rows
+    "WebRL with ground-truth reward, phase N", so an RL failure can be told from an ORM failure."""
     t0 = time.time()
     tasks = ensure_world_tasks(test_limit, config.seed, config.world_seed)
     run = Run.objects.create(owner=owner, name="learning: webrl", config=config.to_dict())
@@ -160,8 +171,20 @@ def run_learning(owner, config: RunConfig, test_limit: int | None, on_stage=None
     dirs = train_baselines(config, run, out_root)
     add(dirs["base_label"], eval_model(owner, "learning: base", config, dirs["base"], on_stage))
     for phase in phases:
-        label = "SFT (BC)" if phase.index == 0 else f"WebRL phase {phase.index}"
+        label = SFT_ROW if phase.index == 0 else f"{WEBRL_PREFIX}{phase.index}"
         add(label, Trajectory.objects.filter(phase=phase, purpose="eval"))
+    if ground_truth_row and config.run.phases >= 1:
+        fork = fork_run(run, ["orm.reward_source=ground_truth"], 0, owner=owner,
+                        name="learning: webrl, ground-truth reward")  # fmt: skip
+        status = drive_inline(fork.pk, on_stage=on_stage)
+        if status != Run.Status.SUCCEEDED:
+            fork.refresh_from_db()
+            raise RuntimeError(
+                f"ground-truth-reward run {fork.pk} ended {status}: {fork.last_error}"
+            )
+        for phase in Phase.objects.filter(run=fork, index__gte=1).order_by("index"):
+            add(f"{GROUND_TRUTH_PREFIX}{phase.index}",
+                Trajectory.objects.filter(phase=phase, purpose="eval"))  # fmt: skip
     add("SFT continued", eval_model(owner, "learning: sft-continued", config,
                                     dirs["sft_continued"], on_stage))  # fmt: skip
     add("Filtered BC", eval_model(owner, "learning: filtered-bc", config, dirs["filtered_bc"],

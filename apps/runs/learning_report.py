@@ -51,6 +51,7 @@ def orm_figures(phase: Phase, threshold: float) -> dict:
         score__isnull=False,
         orm_p_yes__isnull=False,
     ).values_list("orm_p_yes", "score")
+    threshold = phase.metrics.get("orm/threshold", threshold)  # the calibrated one it labelled with
     predicted = [p >= threshold for p, _ in rows]
     truth = [s >= SUCCESS for _, s in rows]
     return classifier_figures(predicted, truth)

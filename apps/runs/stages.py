@@ -179,10 +179,14 @@ def label_with_orm(ctx: StageContext, orm: Checkpoint, rows: list[dict]) -> dict
         return {"orm/labelled": 0.0}
     probs = score_examples(ctx.config, orm, [example(r, False, "policy") for r in rows])
     threshold = orm_threshold(ctx.config, orm)
+    truth_rewards = ctx.config.orm.reward_source == "ground_truth"
     with transaction.atomic():
         for row, p in zip(rows, probs, strict=True):
+            truth = None
+            if truth_rewards and row["score"] is not None:
+                truth = 1.0 if row["score"] >= SUCCESS else 0.0
             # the reward follows a human label given while the ORM was scoring (one UPDATE)
-            row["reward"] = record_orm_verdict(row["id"], orm, p, threshold)
+            row["reward"] = record_orm_verdict(row["id"], orm, p, threshold, truth)
     scored = [
         (p, r["score"] >= SUCCESS)
         for p, r in zip(probs, rows, strict=True)

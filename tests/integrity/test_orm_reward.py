@@ -58,3 +58,30 @@ def test_a_label_given_while_the_orm_scores_keeps_its_reward(scene, monkeypatch)
     assert other.reward == 1.0 and other.human_label is None
     assert OrmVerdict.objects.filter(checkpoint=orm).count() == 2
     assert metrics["orm/success_rate"] == 0.5
+
+
+def test_with_ground_truth_rewards_the_evaluator_decides_and_a_human_label_still_wins(
+    scene, monkeypatch
+):
+    import trainer.learn.orm as orm_module
+
+    ctx, orm, (labelled, failed), reviewer = scene
+    Trajectory.objects.filter(pk=failed.pk).update(score=0.0)
+    ctx.config = ctx.config.with_overrides(["orm.reward_source=ground_truth"])
+    rows = trajectory_rows(finished_train(ctx.phase))
+
+    def wrong_about_both(path, prompts, **kw):
+        add_human_label(reviewer, Trajectory.objects.get(pk=labelled.pk), False)
+        by_task = {r["task_id"]: r for r in rows}
+        # NO to the success, YES to the failure
+        return [0.1 if by_task[t]["score"] == 1.0 else 0.9 for t in by_task]
+
+    monkeypatch.setattr(orm_module, "orm_scores", wrong_about_both)
+    metrics = label_with_orm(ctx, orm, rows)
+
+    labelled.refresh_from_db()
+    failed.refresh_from_db()
+    assert labelled.reward == 0.0  # a success by the evaluator, but the human said NO
+    assert failed.reward == 0.0 and failed.orm_p_yes == pytest.approx(0.9)  # the ORM's YES ignored
+    # the ORM's own figures are still measured against the truth: it got both wrong
+    assert metrics["orm/accuracy"] == 0.0

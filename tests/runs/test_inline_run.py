@@ -97,3 +97,26 @@ def test_a_one_phase_run_completes_with_every_row_linked(owner, site):
         assert figs["n_failure"] == 0 and figs["recall"] == figs["accuracy"]
         assert set(entry["rollouts"]) <= {"0", "1"}
     assert measured["retrained"]["examples"]["oracle/yes"] == demos.filter(score=1.0).count()
+
+
+def test_a_fork_after_phase_0_runs_phase_1_on_ground_truth_rewards(owner, site):
+    from apps.runs.fork import fork_run
+
+    make_tasks(4, 2)
+    run = make_run(owner, tiny_config(phases=1))
+    assert drive_inline(run.pk) == Run.Status.SUCCEEDED
+    demos = Trajectory.objects.filter(purpose="demo").count()
+
+    fork = fork_run(run, ["orm.reward_source=ground_truth"], through_phase=0)
+    status = drive_inline(fork.pk)
+    fork.refresh_from_db()
+    assert status == Run.Status.SUCCEEDED, fork.last_error
+    assert Trajectory.objects.filter(purpose="demo").count() == 2 * demos  # copied, not re-run
+    sft = Checkpoint.objects.get(run=run, phase__index=0, kind="actor")
+    assert Checkpoint.objects.get(run=fork, phase__index=0, kind="actor").path == sft.path
+    assert Checkpoint.objects.get(run=fork, phase__index=1, kind="actor").path != sft.path
+    rollouts = Trajectory.objects.filter(run=fork, phase__index=1, purpose="train", status="ok")
+    assert rollouts.exists()
+    for traj in rollouts:  # judged by the ORM, rewarded by the evaluator
+        assert traj.orm_p_yes is not None and traj.reward == (1.0 if traj.score >= 1.0 else 0.0)
+    assert Trajectory.objects.filter(run=fork, phase__index=1, purpose="eval").count() == 2

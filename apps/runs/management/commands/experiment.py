@@ -35,8 +35,14 @@ class Command(BaseCommand):
             "--results", default=str(Path(settings.BASE_DIR) / "docs" / "results.md")
         )
         parser.add_argument("--no-write", action="store_true")
+        parser.add_argument(
+            "--no-ground-truth-row", dest="ground_truth_row", action="store_false",
+            help="skip the row 'WebRL with ground-truth reward' (the RL phases run again on the "
+            "evaluator's rewards, from the same phase 0)",
+        )  # fmt: skip
 
-    def handle(self, *args, name, json: bool, config, set, test_limit, results, no_write, **opts):
+    def handle(self, *args, name, json: bool, config, set, test_limit, results, no_write,
+               ground_truth_row: bool, **opts):  # fmt: skip
         from apps.runs.experiment import record_results, run_learning, table_markdown
         from apps.runs.management.commands.train_run import StageBars, cli_owner
 
@@ -46,7 +52,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         bars = StageBars(self.stdout)
         try:
-            summary = run_learning(cli_owner(), cfg, test_limit, on_stage=bars)
+            summary = run_learning(cli_owner(), cfg, test_limit, on_stage=bars,
+                                   ground_truth_row=ground_truth_row)  # fmt: skip
         finally:
             bars.close()
         command = "python manage.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
