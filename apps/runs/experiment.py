@@ -30,12 +30,14 @@ from apps.runs.learning_report import (
     orm_figures,
     orm_markdown,
     results_document,
+    seed_suffix,
     task_outcomes,
     write_results_json,
 )
 from apps.runs.models import Checkpoint, Phase, Run, StageRun
 from apps.runs.rows import demo_rows, records_of, trajectory_rows
 from apps.runs.runner import drive_inline, execute_stage
+from apps.runs.stages import require_checkpoint
 from trainer.config import RunConfig
 from trainer.phase import choose_tasks
 
@@ -145,13 +147,24 @@ def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, st
 
 
 def run_learning(
-    owner, config: RunConfig, test_limit: int | None, on_stage=None, ground_truth_row: bool = True
+    owner,
+    config: RunConfig,
+    test_limit: int | None,
+    on_stage=None,
+    ground_truth_row: bool = True,
+    eval_seed: int | None = None,
 ) -> dict:
     """The whole experiment; returns a JSON-able summary with the table rows.
 
     With `ground_truth_row` the WebRL run is forked after phase 0 (apps/runs/fork.py) and its RL
     phases are run again on the evaluator's rewards (orm.reward_source "ground_truth"): rows
-    "WebRL with ground-truth reward, phase N", so an RL failure can be told from an ORM failure."""
+    "WebRL with ground-truth reward, phase N", so an RL failure can be told from an ORM failure.
+    With `eval_seed` every row's policy is also evaluated on the test split of the world built from
+    that seed (served in-process): rows labelled `seed_suffix(eval_seed)`, compared among
+    themselves, so overfitting to one world's names shows."""
+    if eval_seed is not None and (eval_seed < 0 or eval_seed == config.world_seed):
+        raise ValueError(f"--eval-seed {eval_seed}: give another world's seed (>= 0) than the "
+                         f"training world's ({config.world_seed})")  # fmt: skip
     t0 = time.time()
     tasks = ensure_world_tasks(test_limit, config.seed, config.world_seed)
     run = Run.objects.create(owner=owner, name="learning: webrl", config=config.to_dict())
@@ -161,18 +174,27 @@ def run_learning(
         raise RuntimeError(f"WebRL run {run.pk} ended {status}: {run.last_error}")
     rows: dict[str, dict] = {}
     outcomes: dict[str, dict[str, bool]] = {}
+    policies: dict[str, str] = {}  # row → the model directory it evaluated
 
-    def add(label: str, trajectories) -> None:
+    def add(label: str, trajectories, model_dir: str) -> None:
         rows[label] = site_rates(trajectories)
         outcomes[label] = task_outcomes(trajectories)
+        policies[label] = model_dir
+
+    def phase_eval(phase: Phase):
+        return Trajectory.objects.filter(phase=phase, purpose="eval")
+
+    def phase_actor(phase: Phase) -> str:
+        return require_checkpoint(phase.run_id, "actor", before_phase=phase.index + 1).path
 
     phases = list(Phase.objects.filter(run=run).order_by("index"))
     out_root = Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}" / "baselines"
     dirs = train_baselines(config, run, out_root)
-    add(dirs["base_label"], eval_model(owner, "learning: base", config, dirs["base"], on_stage))
+    add(dirs["base_label"], eval_model(owner, "learning: base", config, dirs["base"], on_stage),
+        dirs["base"])  # fmt: skip
     for phase in phases:
         label = SFT_ROW if phase.index == 0 else f"{WEBRL_PREFIX}{phase.index}"
-        add(label, Trajectory.objects.filter(phase=phase, purpose="eval"))
+        add(label, phase_eval(phase), phase_actor(phase))
     if ground_truth_row and config.run.phases >= 1:
         fork = fork_run(run, ["orm.reward_source=ground_truth"], 0, owner=owner,
                         name="learning: webrl, ground-truth reward")  # fmt: skip
@@ -183,12 +205,18 @@ def run_learning(
                 f"ground-truth-reward run {fork.pk} ended {status}: {fork.last_error}"
             )
         for phase in Phase.objects.filter(run=fork, index__gte=1).order_by("index"):
-            add(f"{GROUND_TRUTH_PREFIX}{phase.index}",
-                Trajectory.objects.filter(phase=phase, purpose="eval"))  # fmt: skip
-    add("SFT continued", eval_model(owner, "learning: sft-continued", config,
-                                    dirs["sft_continued"], on_stage))  # fmt: skip
-    add("Filtered BC", eval_model(owner, "learning: filtered-bc", config, dirs["filtered_bc"],
-                                  on_stage))  # fmt: skip
+            add(f"{GROUND_TRUTH_PREFIX}{phase.index}", phase_eval(phase), phase_actor(phase))
+    for label, key in (("SFT continued", "sft_continued"), ("Filtered BC", "filtered_bc")):
+        name = f"learning: {key.replace('_', '-')}"
+        add(label, eval_model(owner, name, config, dirs[key], on_stage), dirs[key])
+    pairs = comparison_pairs(rows)
+    if eval_seed is not None:
+        seed_rows = eval_on_world(owner, config, eval_seed, test_limit, policies, on_stage)
+        for label, trajectories in seed_rows.items():
+            rows[label] = site_rates(trajectories)
+            outcomes[label] = task_outcomes(trajectories)
+        pairs += comparison_pairs(rows, seed=eval_seed)
+        tasks[f"test{seed_suffix(eval_seed)}"] = len(next(iter(seed_rows.values())))
     orm = {
         p.index: {
             "accuracy": p.metrics.get("orm/accuracy"),
@@ -202,12 +230,34 @@ def run_learning(
         "tasks": tasks,
         "rows": rows,
         "outcomes": outcomes,
-        "comparisons": comparisons(outcomes, comparison_pairs(rows)),
+        "comparisons": comparisons(outcomes, pairs),
+        "eval_seed": eval_seed,
         "orm": {p.index: orm_figures(p, config.orm.threshold) for p in phases},
         "orm_accuracy": orm,
         "filtered_bc_records": int(dirs["filtered_bc_records"]),
         "minutes": round((time.time() - t0) / 60, 1),
     }
+
+
+def eval_on_world(owner, config: RunConfig, seed: int, test_limit: int | None,
+                  policies: dict[str, str], on_stage=None) -> dict:  # fmt: skip
+    """Each policy evaluated on the test split of the world built from `seed`, served from this
+    process for the purpose; row label (with `seed_suffix(seed)`) → its eval trajectories."""
+    from django.test.utils import override_settings
+
+    from sandbox.server import WorldThread, free_port_block
+
+    ensure_world_tasks(test_limit, config.seed, seed)
+    other = config.with_overrides([f"world_seed={seed}"])
+    out = {}
+    with WorldThread(
+        instances=settings.WORLD_INSTANCES, port=free_port_block(), seed=seed
+    ) as world:
+        with override_settings(WORLD_URL=world.url):
+            for label, model_dir in policies.items():
+                name = f"learning: {label}{seed_suffix(seed)}"
+                out[label + seed_suffix(seed)] = eval_model(owner, name, other, model_dir, on_stage)
+    return out
 
 
 def table_markdown(rows: dict[str, dict]) -> str:

@@ -1,6 +1,8 @@
-"""`python manage.py experiment learning [--json] [--test-limit N] [--set k=v ...]`.
+"""`python manage.py experiment learning [--json] [--test-limit N] [--set k=v ...] [--eval-seed N]
+[--no-ground-truth-row]`.
 
-Trains base → SFT → WebRL phases and the two baselines, evaluates all on the test tasks, prints
+Trains base → SFT → WebRL phases, WebRL again on ground-truth rewards from the same phase 0, and
+the two baselines, evaluates all on the test tasks (and with --eval-seed on another world's), prints
 the table, records it in a new dated file in docs/experiments/ and makes it the `## Learning`
 section (the current result) of docs/results.md; with --json it also writes docs/results.json
 (rows, the ORM's figures per phase, paired comparisons, minutes, command, commit). Takes tens of
@@ -36,13 +38,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-write", action="store_true")
         parser.add_argument(
+            "--eval-seed", type=int, default=None, metavar="N",
+            help="also evaluate every row's policy on the test split of the world built from seed "
+            "N (rows marked '· world seed N'), to show overfitting to one world's names",
+        )  # fmt: skip
+        parser.add_argument(
             "--no-ground-truth-row", dest="ground_truth_row", action="store_false",
             help="skip the row 'WebRL with ground-truth reward' (the RL phases run again on the "
             "evaluator's rewards, from the same phase 0)",
         )  # fmt: skip
 
     def handle(self, *args, name, json: bool, config, set, test_limit, results, no_write,
-               ground_truth_row: bool, **opts):  # fmt: skip
+               ground_truth_row: bool, eval_seed: int | None, **opts):  # fmt: skip
         from apps.runs.experiment import record_results, run_learning, table_markdown
         from apps.runs.management.commands.train_run import StageBars, cli_owner
 
@@ -50,10 +57,15 @@ class Command(BaseCommand):
             cfg = load_config(config, set)
         except ConfigError as exc:
             raise CommandError(str(exc)) from None
+        if eval_seed is not None and (eval_seed < 0 or eval_seed == cfg.world_seed):
+            raise CommandError(
+                f"--eval-seed {eval_seed}: give another world's seed (>= 0) than the training "
+                f"world's ({cfg.world_seed})"
+            )
         bars = StageBars(self.stdout)
         try:
             summary = run_learning(cli_owner(), cfg, test_limit, on_stage=bars,
-                                   ground_truth_row=ground_truth_row)  # fmt: skip
+                                   ground_truth_row=ground_truth_row, eval_seed=eval_seed)  # fmt: skip
         finally:
             bars.close()
         command = "python manage.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
