@@ -621,14 +621,15 @@ def _demo_cpu() -> RunConfig:
     # rates within a few hundred steps, so SFT uses 1e-3 and the RL updates 1e-5/1e-4.
     # MEASURED.md: ~2,000 tokens/s training at this size on 2 cores, so the agent sees the compact
     # page view (median ~500 tokens a prompt instead of ~1,800), sequences are capped at 1,024
-    # tokens, and phases are kept to tens of tasks. Phase 0 demonstrates 200 of the 2,215 train
-    # tasks, three epochs: enough to learn the action grammar, few enough that SFT stays imperfect
-    # (600 demonstrations once each measured worse: docs/results.md, fourth attempt). A model that
-    # small and untrained never learns to copy names from the instruction from 200 demonstrations,
-    # so it is first copy-pretrained for 1,500 steps (trainer/learn/pretrain.py, ~11 min): in
-    # `python -m trainer copy-probe` that took held-out Search/Type arguments right from 0/23 to
-    # 8/23 (docs/results.md). `induction-probe` finds that it copies only within ~100 tokens, not
-    # from as far back as the instruction sits (docs/results.md, fourth attempt).
+    # tokens, and phases are kept to tens of tasks.
+    # The tiny model has no induction heads (docs/results.md, fourth attempt), so it cannot copy a
+    # name from an instruction 450 tokens back; copy pretraining did not teach it (1,500 steps,
+    # ~11 min, dropped). Instead the instruction is repeated right before the reply
+    # (rollout.prompt "instruction_last") and decoding goes token by token through the page's valid
+    # actions (rollout.decoding "valid_actions"), whose Type/Search arguments are spans of the
+    # instruction: on 150 held-out oracle steps that took exact actions from 7% (free decoding)
+    # to 34% (issue 19's pilot). Phase 0 demonstrates 500 train tasks, at least 4 of every
+    # template, twice over.
     base = RunConfig()
     return dataclasses.replace(
         base,
@@ -639,7 +640,7 @@ def _demo_cpu() -> RunConfig:
             num_layers=4,
             num_heads=4,
             vocab_size=8192,
-            pretrain_steps=1500,
+            pretrain_steps=0,
         ),
         rollout=dataclasses.replace(
             base.rollout,
@@ -649,11 +650,13 @@ def _demo_cpu() -> RunConfig:
             slots=4,
             tasks_per_phase=40,
             observation="compact",
+            decoding="valid_actions",
+            prompt="instruction_last",
         ),
         orm=dataclasses.replace(base.orm, lr=3e-4, epochs=2),
         critic=dataclasses.replace(base.critic, lr=1e-4),
         actor=dataclasses.replace(base.actor, lr=1e-5),
-        sft=dataclasses.replace(base.sft, lr=1e-3, epochs=3, demo_tasks=200),
+        sft=dataclasses.replace(base.sft, lr=1e-3, epochs=2, demo_tasks=500),
         curriculum=dataclasses.replace(base.curriculum, tasks_per_phase=40),
         engine=dataclasses.replace(
             base.engine,
