@@ -213,8 +213,7 @@ def run_learning(
     if eval_seed is not None:
         seed_rows = eval_on_world(owner, config, eval_seed, test_limit, policies, on_stage)
         for label, trajectories in seed_rows.items():
-            rows[label] = site_rates(trajectories)
-            outcomes[label] = task_outcomes(trajectories)
+            add(label, trajectories, policies[label.removesuffix(seed_suffix(eval_seed))])
         pairs += comparison_pairs(rows, seed=eval_seed)
         tasks[f"test{seed_suffix(eval_seed)}"] = len(next(iter(seed_rows.values())))
     orm = {

@@ -4,8 +4,8 @@ rest under a changed config.
 The fork gets its own copies of the phases up to `through_phase` (their stages done, metrics,
 checkpoint rows, trajectories with their steps but not their screenshots, metric points and the
 tasks they generated), so the stages after them read exactly what they would have read in the
-original run. Checkpoint rows point at the original's model directories (read-only to the fork: its own stages write under its own run
-directory). ORM verdict and human label rows stay with the original; the copied trajectories keep
+original run. Checkpoint rows point at the original's model directories (read-only to the fork:
+its own stages write under its own run directory). ORM verdict and human label rows stay with the original; the copied trajectories keep
 their denormalised `reward`, `orm_p_yes` and `human_label`.
 
 `experiment learning` uses it for the row "WebRL with ground-truth reward": phase 0 (SFT, the
@@ -21,9 +21,8 @@ from apps.curriculum.models import Task
 from apps.rollouts.models import Step, Trajectory
 from apps.runs import orchestrator
 from apps.runs.models import Checkpoint, MetricPoint, Phase, Run, StageRun
+from apps.runs.rows import SUCCESS
 from trainer.config import ConfigError, RunConfig
-
-SUCCESS = 1.0
 
 
 class ForkError(ValueError):
@@ -114,8 +113,9 @@ def _copy_checkpoints(run: Run, fork: Run, phases: dict[int, Phase]) -> dict[int
 def _copy_trajectories(
     run, fork, phases, tasks: dict[int, int], checkpoints: dict[int, int]
 ) -> None:
-    for traj in Trajectory.objects.filter(run=run, phase_id__in=phases).order_by("pk"):
-        steps = list(Step.objects.filter(trajectory=traj).order_by("index"))
+    originals = Trajectory.objects.filter(run=run, phase_id__in=phases).order_by("pk")
+    for traj in originals.prefetch_related("steps"):
+        steps = list(traj.steps.all())
         traj.pk = None
         traj.run = fork
         traj.phase = phases[traj.phase_id]
