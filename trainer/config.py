@@ -333,7 +333,7 @@ class RunConfig:
             raise ConfigError(
                 "model.init: a base for the tiny Llama; leave it empty when model.policy names a model"
             )
-        if self.model.pretrain_steps and self.model.pretrain_lr <= 0:
+        if self.model.pretrain_lr <= 0:
             raise ConfigError("model.pretrain_lr: must be > 0")
         if self.rollout.decoding not in ("free", "valid_actions"):
             raise ConfigError(

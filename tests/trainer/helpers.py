@@ -43,6 +43,10 @@ def tiny_config(**overrides: Any) -> RunConfig:
             "engine.micro_batch=4",
             "engine.grad_accum=1",
             "sft.epochs=1",
+            # the released prompt and free decoding, as demo-cpu had them; the two switches have
+            # tests of their own (tests/trainer/test_constrained.py, tests/env/test_prompts.py)
+            "rollout.prompt=webrl",
+            "rollout.decoding=free",
         ]
     )
     return base.with_overrides([f"{k}={v}" for k, v in overrides.items()])

@@ -85,7 +85,8 @@ def test_the_probe_refuses_a_config_without_copy_pretraining(tmp_path):
 def test_the_probe_on_the_command_line_says_what_is_wrong_with_its_data(tmp_path, capsys):
     data = tmp_path / "steps.jsonl"
     write_steps(data, make_steps(2))
-    code = main(["copy-probe", "--data", str(data), "--out", str(tmp_path / "out")])
+    code = main(["copy-probe", "--data", str(data), "--out", str(tmp_path / "out"),
+                 "--set", "model.pretrain_steps=2"])  # fmt: skip
     assert code == 2 and "more than --train-tasks" in capsys.readouterr().err
 
 

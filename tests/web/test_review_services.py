@@ -85,8 +85,9 @@ class ExportTests(CastTestCase):
         record = json.loads(lines[0])
         steps = list(labelled.steps.order_by("index"))
         expected = build_orm_prompt(
-            labelled.task.intent, [s.response for s in steps], steps[-1].observation
-        )
+            labelled.task.intent, [s.response for s in steps], steps[-1].observation,
+            variant=run.config["rollout"]["prompt"],  # the run's prompt variant
+        )  # fmt: skip
         assert record["prompt"] == expected
         assert record["completion"] == "NO" and record["label"] is False
         assert record["trajectory_id"] == labelled.pk and record["run_id"] == run.pk
