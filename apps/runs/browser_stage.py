@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 BEAT_S = 2.0
 MAX_EPISODE_ATTEMPTS = 3
-INFRA_FAULTS = ("browser disconnected", "page crashed")
 
 
 def orphan_after_s() -> float:
@@ -129,7 +128,7 @@ def _policy_factory(config: RunConfig, purpose: str, model_dir: str | None):
 
 def infrastructure_fault(result) -> bool:
     """The episode broke because its browser did, not because of what the agent did: run it again."""
-    return result.status == "error" and result.error.startswith(INFRA_FAULTS)
+    return result.status == "error" and result.browser_fault
 
 
 async def run_shard(

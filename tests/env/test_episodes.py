@@ -334,6 +334,7 @@ def test_a_hung_page_times_out_and_the_pool_recovers(env, pages):
     result = env.run(env.pool.run_episode(form_task(pages), policy, limits=limits))
     assert result.status == "timeout", result.error
     assert result.score is None
+    assert not result.browser_fault  # a hang is not a broken browser
     assert len(result.steps) <= 1
     again = env.run(
         env.pool.run_episode(form_task(pages), scripted('exit(message="")'), evaluate=False)
@@ -353,6 +354,8 @@ def test_a_browser_killed_mid_episode_is_an_error_and_the_pool_relaunches(env, p
     assert result.status == "error"
     assert result.score is None
     assert "browser" in result.error or "closed" in result.error
+    # flagged whatever the message says: it reads "click: browser disconnected: …"
+    assert result.browser_fault, result.error
     again = env.run(
         env.pool.run_episode(form_task(pages), scripted('exit(message="")'), evaluate=False)
     )
@@ -370,6 +373,7 @@ def test_an_on_step_callback_that_raises_is_an_error_not_a_crash(env, pages):
     assert result.status == "error"
     assert "dashboard is down" in result.error
     assert result.score is None
+    assert not result.browser_fault
 
 
 def test_an_unreachable_start_url_is_an_error(env):
@@ -381,6 +385,7 @@ def test_an_unreachable_start_url_is_an_error(env):
     assert result.status == "error"
     assert "ERR_CONNECTION_REFUSED" in result.error
     assert result.score is None
+    assert not result.browser_fault  # the site, not the browser: running it again will not help
 
 
 def test_the_off_origin_pattern_matches_only_other_origins():
@@ -455,6 +460,7 @@ def test_a_crash_during_concurrent_episodes_fails_both_and_relaunches_once(env, 
     results = env.run(both())
     assert [r.status for r in results] == ["error", "error"]
     assert all(r.score is None for r in results)
+    assert all(r.browser_fault for r in results), [r.error for r in results]
     after = env.run(
         env.pool.run_episode(form_task(pages), scripted('exit(message="")'), evaluate=False)
     )
@@ -474,6 +480,7 @@ def test_a_crashed_page_is_an_error_and_the_browser_is_kept(env, pages):
     assert result.status == "error"
     assert "crash" in result.error or "closed" in result.error
     assert result.score is None
+    assert result.browser_fault, result.error
     again = env.run(
         env.pool.run_episode(form_task(pages), scripted('exit(message="")'), evaluate=False)
     )

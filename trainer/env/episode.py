@@ -52,10 +52,11 @@ _MID_NAVIGATION = ("of null", "Execution context was destroyed", "navigat")
 class EpisodeAbort(Exception):
     """Ends an episode for an infrastructure reason."""
 
-    def __init__(self, status: str, reason: str):
+    def __init__(self, status: str, reason: str, *, browser_fault: bool = False):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.browser_fault = browser_fault
 
 
 def start_urls(task: dict) -> list[str]:
@@ -227,7 +228,9 @@ class Episode:
         except TimeoutError:
             raise EpisodeAbort(STATUS_TIMEOUT, f"{what}: no answer within {timeout_s} s") from None
         except PlaywrightError as exc:
-            raise EpisodeAbort(STATUS_ERROR, f"{what}: {self.fault(exc)}") from None
+            raise EpisodeAbort(
+                STATUS_ERROR, f"{what}: {self.fault(exc)}", browser_fault=self.dead()
+            ) from None
 
     async def _observe(self, limits: EpisodeLimits) -> Observation:
         """Observe the current tab; if the last action opened a tab, move there and observe it."""
@@ -288,7 +291,7 @@ class Episode:
         except PlaywrightError as exc:
             if self.dead():
                 raise EpisodeAbort(
-                    STATUS_ERROR, f"{action.kind.value}: {self.fault(exc)}"
+                    STATUS_ERROR, f"{action.kind.value}: {self.fault(exc)}", browser_fault=True
                 ) from None
             error = f"action failed: {str(exc).strip().splitlines()[0]}"
         await self._settle(
@@ -332,7 +335,9 @@ class Episode:
         limits: EpisodeLimits,
         judge: Any,
         evaluate: bool,
+        browser_fault: bool = False,
     ) -> EpisodeResult:
+        """The episode's result; `browser_fault`: it ended because its browser or page broke."""
         final_url = ""
         if self.page is not None:
             with contextlib.suppress(Exception):
@@ -357,6 +362,7 @@ class Episode:
                 detail["evaluator_error"] = f"{type(exc).__name__}: {exc}"
         elif status == STATUS_OK and evaluate:
             status, error = STATUS_ERROR, self.fault(RuntimeError("before evaluation"))
+            browser_fault = True
         return EpisodeResult(
             status=status,
             steps=self.steps,
@@ -368,4 +374,5 @@ class Episode:
             error=error,
             evaluator_version=evaluators.EVALUATOR_VERSION,
             intent=self.intent,
+            browser_fault=browser_fault and status == STATUS_ERROR,
         )

@@ -208,7 +208,7 @@ class BrowserPool:
             allowed_origins = [origin_of(u) for u in start_urls(task) if "://" in u]
         ep = Episode(task, self._alive)
         async with self._slots:
-            status, error, context = STATUS_OK, "", None
+            status, error, context, broke = STATUS_OK, "", None, False
             try:
                 context = await self._new_context(ep, allowed_origins, storage_state)
                 # This episode's own browser: after a crash another slot may already have
@@ -223,12 +223,12 @@ class BrowserPool:
                 if ep.stop_reason == "cancelled":
                     status = STATUS_CANCELLED
             except EpisodeAbort as exc:
-                status, error = exc.status, exc.reason
+                status, error, broke = exc.status, exc.reason, exc.browser_fault
             except TimeoutError:
                 status = STATUS_TIMEOUT
                 error = f"episode watchdog: longer than {limits.episode_timeout_s} s"
             except PlaywrightError as exc:
-                status, error = STATUS_ERROR, ep.fault(exc)
+                status, error, broke = STATUS_ERROR, ep.fault(exc), ep.dead()
             except asyncio.CancelledError:
                 if context is not None:
                     with contextlib.suppress(BaseException):
@@ -237,7 +237,7 @@ class BrowserPool:
             except Exception as exc:  # a bug or a bad callback must not take the worker down
                 log.exception("episode failed")
                 status, error = STATUS_ERROR, f"{type(exc).__name__}: {exc}"
-            result = await ep.finish(context, status, error, limits, judge, evaluate)
+            result = await ep.finish(context, status, error, limits, judge, evaluate, broke)
             if context is not None:
                 try:
                     await asyncio.wait_for(context.close(), 10)

@@ -151,6 +151,9 @@ class EpisodeResult:
     evaluator_version: str = ""
     intent: str = ""
     """The task text the policy saw (MiniWoB tasks take it from the page)."""
+    browser_fault: bool = False
+    """An "error" because the browser or page broke (crashed, killed, disconnected), not because of
+    anything the agent did: the episode may be run again on a fresh browser."""
 
     def to_dict(self) -> dict:
         d = asdict(self)
