@@ -115,6 +115,12 @@ class OrmSection:
     """Add failures built from the oracle's successes without a browser (another instance's
     instruction, cut short, another instance's answer, exit before the last change), each checked
     by the task's evaluator where it runs without the page (trainer/orm_data.py)."""
+    checks: bool = False
+    """Add to the ORM prompt, after the page, facts read off the prompt's own text
+    (`trainer.prompts.orm_checks`): the instruction's names found in neither the actions nor the
+    final page, whether the final answer is on that page, how many actions repeat the one before.
+    For a judge too small to compare the intent with the trajectory itself; not in the paper, and
+    no ground truth goes in. Training and scoring use it alike."""
     calibrate: bool = True
     """Choose the P(YES) threshold with the best balanced accuracy on the held-out tasks, store it
     with the ORM checkpoint (orm_calibration.json) and label with it."""

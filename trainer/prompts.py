@@ -5,6 +5,8 @@ Every other module builds prompts through these functions; there is no second co
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +23,8 @@ MAX_PROMPT_CHARS = 16384 - 512  # 15,872
 PAGE_CUT = "\n[... page cut ...]\n"
 HISTORY_CUT = "[... earlier actions cut ...]\n"
 ORM_SCREENSHOT = "\nThe Current Screenshot:\n"
+ORM_CHECKS = "\n\nChecks:\n"
+ORM_INTENT_LAST = "\n\nThe User Intent:\n"
 ORM_TAIL = f"{EOT}<|start_header_id|>assistant<|end_header_id|>\n\n"
 AGENT_TAIL = f"\n\n{EOT}{ASSISTANT_HEADER}"
 
@@ -85,15 +89,90 @@ def format_orm_history(responses: Sequence[str]) -> str:
 
 
 def build_orm_user(
-    intent: str, responses: Sequence[str], last_html: str, *, variant: str = "webrl"
+    intent: str,
+    responses: Sequence[str],
+    last_html: str,
+    *,
+    variant: str = "webrl",
+    checks: bool = False,
 ) -> str:
     _check_variant(variant)
-    last = f"\n\nThe User Intent:\n{intent.strip()}" if variant == "instruction_last" else ""
+    extra = ORM_CHECKS + orm_checks(intent, responses, last_html) if checks else ""
+    if variant == "instruction_last":
+        extra += ORM_INTENT_LAST + intent.strip()
     return (
         f"The User Intent:\n{intent.strip()}\n\nAction History:\n"
         + format_orm_history(responses)
         + f"\nThe Current Screenshot:\n{last_html.strip()}"
-        + last
+        + extra
+    )
+
+
+_TOKEN = re.compile(r"[#\w][\w.'/@#:-]*")
+_QUOTED = re.compile(r'"([^"]{2,80})"')
+_EXIT = re.compile(r'^\s*exit\(\s*message\s*=\s*("(?:[^"\\]|\\.)*")\s*\)\s*$')
+MAX_LISTED_TERMS = 4
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().replace("$", "").replace(",", "").split())
+
+
+def instruction_terms(intent: str) -> list[str]:
+    """The instruction's names: quoted phrases, and words with a digit, a '/', '@' or '.' inside,
+    or a capital letter where no sentence starts (order #1187, ines.moreau/atlas-tiles, Quarry
+    Classic Tea), in order, without repeats."""
+    terms = [q.strip() for q in _QUOTED.findall(intent)]
+    for m in _TOKEN.finditer(intent):
+        word = m.group().rstrip(".:'-").lstrip("#")
+        before = intent[: m.start()].rstrip()
+        starts = not before or before[-1] in ".?!:"
+        if word and (
+            any(ch.isdigit() for ch in word)
+            or any(ch in word for ch in "/@.")
+            or (word[0].isupper() and not starts and word != "I")
+        ):
+            terms.append(word)
+    out: list[str] = []
+    for term in terms:
+        if term and term.lower() not in (t.lower() for t in out):
+            out.append(term)
+    return out
+
+
+def final_answer(responses: Sequence[str]) -> str | None:
+    """The message of a final `exit(message="...")`, None when the last response is not one."""
+    m = _EXIT.match(responses[-1]) if responses else None
+    if m is None:
+        return None
+    try:
+        return str(json.loads(m.group(1)))
+    except ValueError:
+        return m.group(1)[1:-1]
+
+
+def orm_checks(intent: str, responses: Sequence[str], last_html: str) -> str:
+    """Facts read off the ORM's own inputs, for a judge too small to compare the intent with the
+    actions and the page itself (`orm.checks`; not in the paper): which of the instruction's names
+    appear in neither the actions nor the final page, whether the final answer appears on that
+    page, and how many actions repeat the one before. No ground truth goes in."""
+    seen = _norm(" ".join(responses) + " " + last_html)
+    missing = [t for t in instruction_terms(intent) if _norm(t) not in seen]
+    listed = "; ".join(missing[:MAX_LISTED_TERMS]) + (
+        "; ..." if len(missing) > MAX_LISTED_TERMS else ""
+    )
+    answer = final_answer(responses)
+    page = _norm(last_html)
+    if answer is None or not answer.strip():
+        on_page = "no answer"
+    else:
+        parts = [_norm(a) for a in re.split(r"[;|]|, | and ", answer) if a.strip()]
+        on_page = "yes" if parts and all(a in page for a in parts) else "no"
+    repeats = sum(a.strip() == b.strip() for a, b in zip(responses, responses[1:], strict=False))
+    return (
+        f"Instruction names missing from the actions and the page: {len(missing)}"
+        + (f" ({listed})" if missing else "")
+        + f"\nAnswer found on the page: {on_page}\nRepeated actions: {repeats}"
     )
 
 
@@ -104,13 +183,14 @@ def build_orm_prompt(
     *,
     system: str = ORM_SYSTEM,
     variant: str = "webrl",
+    checks: bool = False,
 ) -> str:
     """The ORM's Llama-3 chat prompt of §4.1, ending with the assistant header.
 
-    `last_html` is the observation the final action was chosen on. `instruction_last` repeats the
-    intent after the page, at the end of the user message.
+    `last_html` is the observation the final action was chosen on. `checks` adds `orm_checks`
+    after the page; `instruction_last` then repeats the intent, at the end of the user message.
     """
-    user = build_orm_user(intent, responses, last_html, variant=variant)
+    user = build_orm_user(intent, responses, last_html, variant=variant, checks=checks)
     return (
         f"{BEGIN_OF_TEXT}<|start_header_id|>system<|end_header_id|>\n\n{system}{EOT}"
         f"<|start_header_id|>user<|end_header_id|>\n\n{user}{ORM_TAIL}"
@@ -122,7 +202,8 @@ class PromptParts:
     """An agent or ORM prompt in the order written: `head + history + middle + page + tail`.
 
     head: BOS, system text and intent (ORM) or the task instruction (agent); history: the earlier
-    actions; middle: the headers before the page; page: the HTML; tail: the closing headers.
+    actions; middle: the headers before the page; page: the HTML; tail: the closing headers (an
+    ORM prompt's checks and repeated intent first).
     """
 
     head: str
@@ -143,6 +224,11 @@ def split_prompt(prompt: str) -> PromptParts | None:
         if shot < 0:
             return None
         b, c, d = max(shot, a), shot + len(ORM_SCREENSHOT), len(prompt) - len(ORM_TAIL)
+        # the checks and the repeated intent close the user message: tail, never cut (a page
+        # that holds a marker itself only keeps more of its end whole)
+        for marker in (ORM_INTENT_LAST, ORM_CHECKS):
+            at = prompt.rfind(marker, c, d)
+            d = at if at >= 0 else d
     elif prompt.startswith("Task Instruction: ") and prompt.endswith(AGENT_TAIL):
         a = prompt.find("\n\nRound 0\n\n") + 2
         user = prompt.rfind(f"{EOT}{USER_HEADER}")

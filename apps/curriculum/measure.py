@@ -88,7 +88,12 @@ def rollouts(
 
 
 def orm_accuracy(
-    orm_dir: str, tasks: list[Task], results: list[Any], max_seq_len: int, variant: str = "webrl"
+    orm_dir: str,
+    tasks: list[Task],
+    results: list[Any],
+    max_seq_len: int,
+    variant: str = "webrl",
+    checks: bool = False,
 ) -> dict:
     """[P(YES) >= 0.5] of the ORM (§4) against the ground-truth score, over episodes with one."""
     from trainer.learn.orm import classification_metrics, orm_scores
@@ -99,7 +104,11 @@ def orm_accuracy(
         if result.score is None:
             continue
         responses = [s.response for s in result.steps]
-        prompts.append(build_orm_prompt(task.intent, responses, result.last_html, variant=variant))
+        prompts.append(
+            build_orm_prompt(
+                task.intent, responses, result.last_html, variant=variant, checks=checks
+            )
+        )
         labels.append(result.score >= 1.0)
     if not prompts:
         return {"n": 0}
@@ -176,8 +185,13 @@ def measure(
     t_kept = time.time() - t0
     orm = (
         orm_accuracy(
-            orm, kept + kept, kept_policy + kept_oracle, cfg.engine.max_seq_len, cfg.rollout.prompt
-        )
+            orm,
+            kept + kept,
+            kept_policy + kept_oracle,
+            cfg.engine.max_seq_len,
+            cfg.rollout.prompt,
+            cfg.orm.checks,
+        )  # fmt: skip
         if orm
         else None
     )

@@ -153,6 +153,12 @@ def prompt_variant(trajectory: Trajectory) -> str:
     return ((config or {}).get("rollout") or {}).get("prompt", "webrl")
 
 
+def orm_checks_on(trajectory: Trajectory) -> bool:
+    """The run's `orm.checks` (its ORM saw prompts with them)."""
+    config = trajectory.run.config if trajectory.run is not None else None
+    return bool(((config or {}).get("orm") or {}).get("checks", False))
+
+
 def orm_example(trajectory: Trajectory) -> dict:
     """One ORM training sample (§4.1): the chat prompt from the steps, and YES/NO from the human."""
     from trainer.prompts import build_orm_prompt
@@ -169,8 +175,12 @@ def orm_example(trajectory: Trajectory) -> dict:
         "run_id": trajectory.run_id,
         "task_id": trajectory.task_id,
         "prompt": build_orm_prompt(
-            trajectory.task.intent, responses, last_html, variant=prompt_variant(trajectory)
-        ),
+            trajectory.task.intent,
+            responses,
+            last_html,
+            variant=prompt_variant(trajectory),
+            checks=orm_checks_on(trajectory),
+        ),  # fmt: skip
         "completion": "YES" if trajectory.human_label else "NO",
         "label": bool(trajectory.human_label),
         "source": "human",

@@ -71,7 +71,7 @@ def score_examples(config: RunConfig, orm: Checkpoint, examples: list[dict]) -> 
         return judge_from_config(config.orm).p_yes(examples)
     from trainer.learn.orm import example_prompt, orm_scores
 
-    return orm_scores(orm.path, [example_prompt(ex, config.rollout.prompt) for ex in examples],
+    return orm_scores(orm.path, [example_prompt(ex, config.rollout.prompt, config.orm.checks) for ex in examples],
                       max_seq_len=config.engine.max_seq_len, device=config.engine.device)  # fmt: skip
 
 

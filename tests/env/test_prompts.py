@@ -8,6 +8,9 @@ from trainer.prompts import (
     build_agent_prompt,
     build_critic_prompt,
     build_orm_prompt,
+    instruction_terms,
+    orm_checks,
+    split_prompt,
 )
 
 USER = "<|eot_id|><|start_header_id|>user<|end_header_id|>\n"
@@ -136,3 +139,42 @@ def test_the_instruction_last_orm_prompt_ends_the_user_turn_with_the_intent():
 def test_an_unknown_prompt_variant_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="instruction_last"):
         build_agent_prompt("T", [], "<html> </html>", variant="instruction_first")
+
+
+def test_orm_checks_name_the_instruction_terms_the_trajectory_never_shows():
+    intent = (
+        'What is the grand total of order #1187? Answer as "YYYY-MM-DD" for Quarry Classic Tea.'
+    )
+    assert instruction_terms(intent) == ["YYYY-MM-DD", "1187", "Quarry", "Classic", "Tea"]
+    responses = ['do(action="Search", argument="1099", element="3")',
+                 'do(action="Click", element="5")', 'do(action="Click", element="5")',
+                 'exit(message="$1,012.50")']  # fmt: skip
+    page = "<div> Order #1099 Quarry Classic Tea YYYY-MM-DD Grand Total $1012.50 </div>"
+    assert orm_checks(intent, responses, page) == (
+        "Instruction names missing from the actions and the page: 1 (1187)\n"
+        "Answer found on the page: yes\nRepeated actions: 1"
+    )
+    right = orm_checks(intent.replace("1187", "1099"), responses, page)
+    assert right.startswith("Instruction names missing from the actions and the page: 0\n")
+    wrong = [*responses[:-1], 'exit(message="$88.00")']
+    assert "Answer found on the page: no\n" in orm_checks(intent, wrong, page)
+    assert "Answer found on the page: no answer\n" in orm_checks(intent, responses[:2], page)
+    assert orm_checks(intent, [], "").endswith("no answer\nRepeated actions: 0")
+
+
+def test_an_orm_prompt_with_checks_puts_them_after_the_page_and_before_the_repeated_intent():
+    responses = ['exit(message="3.99")']
+    tail = EOT + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    checks = orm_checks("Find Oat Milk", responses, "<html> last </html>")
+    for variant, after in (
+        ("webrl", ""),
+        ("instruction_last", "\n\nThe User Intent:\nFind Oat Milk"),
+    ):
+        got = build_orm_prompt("Find Oat Milk", responses, "<html> last </html>", variant=variant,
+                               checks=True)  # fmt: skip
+        assert got.endswith(f"<html> last </html>\n\nChecks:\n{checks}{after}{tail}")
+        parts = split_prompt(got)
+        assert parts.page == "<html> last </html>"
+        assert parts.tail == f"\n\nChecks:\n{checks}{after}{tail}"
+    plain = build_orm_prompt("Find Oat Milk", responses, "<html> last </html>")
+    assert "Checks:" not in plain and split_prompt(plain).tail == tail

@@ -154,6 +154,21 @@ def test_a_long_orm_prompt_keeps_system_intent_and_history_and_cuts_the_page_in_
     assert text.endswith(f"PAGEEND </h2> </html>{ORM_TAIL}")
 
 
+def test_a_long_orm_prompt_with_checks_keeps_them_and_the_repeated_intent_whole(tok):
+    intent = "Cancel the order of the Blue Teapot"
+    prompt = build_orm_prompt(intent, RESPONSES, _page(900), variant="instruction_last",
+                              checks=True)  # fmt: skip
+    text = _check_cut(tok, prompt, 512)
+    after_page = prompt[prompt.index("PAGEEND") :]
+    assert (
+        "\n\nChecks:\nInstruction names missing from the actions and the page: 2 (Blue; Teapot)\n"
+        in after_page
+    )
+    assert text.endswith(after_page) and after_page.endswith(
+        f"The User Intent:\n{intent}{ORM_TAIL}"
+    )
+
+
 def test_long_agent_and_critic_prompts_keep_the_instruction_and_history_and_cut_the_page(tok):
     intent = "Cancel the order of the blue teapot"
     for prompt in (

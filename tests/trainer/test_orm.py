@@ -171,3 +171,33 @@ def test_scoring_cuts_a_long_prompt_exactly_as_training_did(sft_dir):
     trained = tokenize_example(tok, prompt, [yes, eot_id(tok)], 256).input_ids
     assert len(encode_prompt(tok, prompt)) > 10 * 256 and len(trained) == 256
     assert orm_prompt_ids(tok, prompt, 256) == trained[:-2]
+
+
+def _swapped(n: int, offset: int) -> list[dict]:
+    """The same trajectory judged against its own instruction (success) or another instance's
+    (failure): only a comparison of the instruction's name with the page tells them apart. The
+    same training without `orm.checks` stays near chance (balanced accuracy 0.6 when written)."""
+    out = []
+    for i in range(n):
+        name = f"{WORDS[(i // 2 + offset) % len(WORDS)].title()} Kettle"
+        other = f"{WORDS[(i // 2 + offset + 3) % len(WORDS)].title()} Kettle"
+        out.append({
+            "intent": f"What is the price of {name if i % 2 == 0 else other}?",
+            "responses": [f'do(action="Search", argument="{name}", element="2")',
+                          'exit(message="$12.00")'],
+            "last_html": PAGES["shop"].replace("</html>", f"<h1> {name} </h1> <p> $12.00 </p> </html>"),
+            "label": i % 2 == 0, "group": str(i // 2 + 100 * offset),
+        })  # fmt: skip
+    return out
+
+
+def test_with_orm_checks_a_tiny_orm_tells_a_swapped_instruction_from_its_own(tmp_path):
+    config = tiny_config(**{"orm.epochs": 6, "orm.lr": 3e-3, "orm.holdout_fraction": 0.25,
+                            "orm.checks": "true"})  # fmt: skip
+    result = train_orm(config, _swapped(48, 0), tmp_path / "orm")
+    assert result["done"]
+    unseen = _swapped(20, 7)
+    prompts = [example_prompt(ex, checks=True) for ex in unseen]
+    probs = orm_scores(result["model_dir"], prompts, max_seq_len=config.engine.max_seq_len)
+    m = classification_metrics(probs, [ex["label"] for ex in unseen], result["orm/threshold"])
+    assert m["orm/balanced_accuracy"] > 0.9, (m, probs)

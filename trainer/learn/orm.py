@@ -50,15 +50,15 @@ def example_label(ex: dict[str, Any]) -> bool:
     raise DataError(f"ORM example needs a 'label' (YES/NO, true/false or 0/1), got {label!r}")
 
 
-def example_prompt(ex: dict[str, Any], variant: str = "webrl") -> str:
+def example_prompt(ex: dict[str, Any], variant: str = "webrl", checks: bool = False) -> str:
     """`prompt` as given, else built from `intent`, `responses`, `last_html` (§4.1) in the example's
-    `prompt_variant`, else `variant` (the run's `rollout.prompt`)."""
+    `prompt_variant`, else `variant` (the run's `rollout.prompt`), with `orm_checks` if `checks`."""
     if isinstance(ex.get("prompt"), str):
         return ex["prompt"]
     try:
         variant = ex.get("prompt_variant", variant)
         return build_orm_prompt(
-            ex["intent"], list(ex["responses"]), ex["last_html"], variant=variant
+            ex["intent"], list(ex["responses"]), ex["last_html"], variant=variant, checks=checks
         )
     except (KeyError, TypeError):
         raise DataError(
@@ -158,7 +158,7 @@ def train_orm(
         train = sample_balanced(train, labels, config.seed, o.examples_per_class)
     records = [
         {
-            "observation": example_prompt(ex, config.rollout.prompt),
+            "observation": example_prompt(ex, config.rollout.prompt, o.checks),
             "action": "YES" if example_label(ex) else "NO",
         }
         for ex in train
@@ -175,7 +175,7 @@ def train_orm(
     if held and result.get("model_dir"):
         probs = orm_scores(
             result["model_dir"],
-            [example_prompt(ex, config.rollout.prompt) for ex in held],
+            [example_prompt(ex, config.rollout.prompt, o.checks) for ex in held],
             max_seq_len=config.engine.max_seq_len,
             device=config.engine.device,
         )
