@@ -116,3 +116,14 @@ def test_action_to_dict_is_json_friendly():
         "element": "3",
         "argument": "hi",
     }
+
+
+def test_a_garbled_number_is_a_parse_error_and_prints_no_syntax_warning():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = parse_action('do(action="Click", element=1if 1 else 2)')
+        got2 = parse_action('do(action="Click", element=1x)')
+    assert isinstance(got, ParseError) and isinstance(got2, ParseError)
+    assert not [w for w in caught if issubclass(w.category, SyntaxWarning)], caught

@@ -6,6 +6,7 @@ Model text is read with `ast` and `ast.literal_eval` on keyword values only; not
 from __future__ import annotations
 
 import ast
+import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -89,7 +90,9 @@ def parse_action(text: str) -> Action | ParseError:
     if len(call) > MAX_CALL_CHARS:
         return ParseError(f"the call is {len(call)} characters long (limit {MAX_CALL_CHARS})")
     try:
-        tree = ast.parse(call, mode="eval")
+        with warnings.catch_warnings():  # model text is not code: no SyntaxWarning on stderr
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(call, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         msg = getattr(exc, "msg", None) or type(exc).__name__
         return ParseError(f"not a Python-style call ({msg}): {call[:80]!r}")
