@@ -81,6 +81,15 @@ class RolloutSection:
     page (trainer/env/valid_actions.py: its elements, spans of the instruction, option texts), so every
     action parses and names an element that exists. Recorded token ids and log-probs stay the
     model's own (unconstrained) ones, so training is unchanged. Not in the paper."""
+    arguments: Literal["spans", "phrases"] = "spans"
+    """With `valid_actions`: the Type/Search arguments offered, every word span of the instruction
+    (up to 14 words), or `phrases`, the spans that cut no quoted phrase and no run of capitalised
+    words in two ("The Rolling Pin", never "The"), which a small model otherwise ends too early.
+    Not in the paper."""
+    block_noop_repeats: bool = False
+    """With `valid_actions`: the previous action is not offered again while the page is the one it
+    was taken on (it changed nothing visible), so a small model cannot click one link until the
+    repeat limit. Not in the paper."""
     prompt: Literal["webrl", "instruction_last"] = "webrl"
     """Agent, critic and ORM prompts: `webrl` is §7.3/§4.1 byte for byte; `instruction_last` also
     repeats the task instruction right before the reply (trainer/prompts.py), where a small model

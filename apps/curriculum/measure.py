@@ -81,9 +81,11 @@ async def _leased_episodes(
 
 def rollouts(
     world_url: str, tasks: list[Task], policy_for, chromium: str, view: str = "webrl",
-    prompt: str = "webrl", decoding: str = "free",
+    prompt: str = "webrl", decoding: str = "free", arguments: str = "spans",
+    block_noop_repeats: bool = False,
 ) -> list[Any]:  # fmt: skip
-    limits = dataclasses.replace(LIMITS, view=view, prompt=prompt, decoding=decoding)
+    limits = dataclasses.replace(LIMITS, view=view, prompt=prompt, decoding=decoding,
+                                 arguments=arguments, block_noop_repeats=block_noop_repeats)  # fmt: skip
     return asyncio.run(_episodes(world_url, tasks, policy_for, chromium, limits))
 
 
@@ -158,7 +160,8 @@ def measure(
     )
     policy = policy_from_generator(generator)
     t0 = time.time()
-    agent = (view, cfg.rollout.prompt, cfg.rollout.decoding)
+    r = cfg.rollout
+    agent = (view, r.prompt, r.decoding, r.arguments, r.block_noop_repeats)
     seed_results = rollouts(world_url, picked, lambda task: policy, chromium, *agent)
     for task, result in zip(picked, seed_results, strict=True):
         Trajectory.objects.create(task=task, run=run, phase=phase, status="ok", score=result.score)

@@ -101,6 +101,8 @@ def _limits(config: RunConfig, purpose: str):
         view=r.observation,
         prompt=r.prompt,
         decoding="free" if purpose == Trajectory.Purpose.DEMO else r.decoding,
+        arguments=r.arguments,
+        block_noop_repeats=r.block_noop_repeats,
     )
 
 

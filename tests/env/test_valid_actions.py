@@ -6,7 +6,7 @@ import pytest
 
 from trainer.env.actions import Action, Kind, parse_action
 from trainer.env.types import EpisodeLimits, PolicyOutput
-from trainer.env.valid_actions import page_elements, spans, valid_actions
+from trainer.env.valid_actions import page_elements, phrase_spans, spans, valid_actions
 
 PAGE = (
     '<html> <a id="0"> Home </a> <input id="1" type="text" placeholder="Search entire store here...">'
@@ -109,6 +109,64 @@ def test_text_that_would_move_the_parsers_cut_is_left_out():
     assert got and not any("exit(" in s or "do(" in s for s in got)
     for text in valid_actions('Write "exit(now)" here', PAGE):
         assert isinstance(parse_action(text), Action), text
+
+
+def test_phrase_arguments_cut_no_quoted_phrase_and_no_name_in_two():
+    got = phrase_spans(INTENT)
+    assert {"Maple Row Travel Dutch Oven", "jonas.weber/build-cache", "build-cache", "25",
+            "in jonas.weber/build-cache under $25", "Search for"} <= got  # fmt: skip
+    assert not {"Maple Row", "Maple", "Travel Dutch Oven", 'Search for "Maple'} & got
+    assert got < spans(INTENT)
+    names = "When is The Rolling Pin open on Saturday, and what does Pinecrest Organic Coffee Grinder cost?"
+    got = phrase_spans(names)
+    assert {"The Rolling Pin", "Pinecrest Organic Coffee Grinder", "Saturday", "When"} <= got
+    assert not {"The", "Pinecrest Organic", "Rolling Pin", "When is The"} & got
+    titled = 'Create a post titled "Valley Pharmacy Elmstead on Thursday: H" in f/news'
+    got = phrase_spans(titled)
+    assert {"Valley Pharmacy Elmstead on Thursday: H", "Valley Pharmacy Elmstead", "news"} <= got
+    assert not {"Valley", "Valley Pharmacy", "on Thursday"} & got
+    assert "Share" in phrase_spans("Share Maple Row Pro Trail Mix on the books forum")
+    unclosed = 'An "unclosed quote here'
+    assert phrase_spans(unclosed) == spans(unclosed)  # not a quote: every span, as spans()
+    typed = {parse_action(a).argument for a in valid_actions(INTENT, PAGE, arguments="phrases")
+             if parse_action(a).kind in (Kind.TYPE, Kind.SEARCH)}  # fmt: skip
+    assert typed == phrase_spans(INTENT)
+    with pytest.raises(ValueError, match="phrases"):
+        valid_actions(INTENT, PAGE, arguments="words")
+
+
+@pytest.mark.browser
+def test_with_block_noop_repeats_an_action_that_changed_nothing_is_not_offered_again(env, pages):
+    def run(block: bool) -> list:
+        seen = []
+
+        async def policy(ctx):
+            seen.append(ctx)
+            if ctx.step == 0:
+                return PolicyOutput('do(action="Hover", element="0")')
+            if ctx.step == 1:
+                return PolicyOutput(next(a for a in ctx.valid_actions if '"Large size"' in a))
+            return PolicyOutput('exit(message="")')
+
+        task = {
+            "task_id": 1,
+            "intent": "Pick the large size",
+            "start_url": pages.url + "/form.html",
+        }
+        limits = EpisodeLimits(decoding="valid_actions", screenshots=False,
+                               block_noop_repeats=block)  # fmt: skip
+        result = env.run(env.pool.run_episode(task, policy, limits=limits, evaluate=False))
+        assert result.status == "ok" and len(seen) == 3
+        return seen
+
+    hover = 'do(action="Hover", element="0")'
+    for block in (True, False):
+        seen = run(block)
+        calls = [{a.splitlines()[-1] for a in ctx.valid_actions} for ctx in seen]
+        assert hover in calls[0]
+        assert (hover in calls[1]) is not block  # the hover left the page as it was
+        picked = seen[2].responses[-1].splitlines()[-1]
+        assert picked in calls[2]  # the selection changed the page: offered again
 
 
 @pytest.mark.browser

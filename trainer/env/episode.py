@@ -49,6 +49,16 @@ _MAY_NAVIGATE = {
 _MID_NAVIGATION = ("of null", "Execution context was destroyed", "navigat")
 
 
+def without_noop_repeat(choices: list[str], steps: list[StepRecord], seen: str) -> list[str]:
+    """`choices` less the previous step's action (with or without its `# Element:` line) when the
+    page it was taken on is the page now seen: an action that changed nothing is not repeated."""
+    if not steps or steps[-1].action is None or steps[-1].observation != seen:
+        return choices
+    call = steps[-1].response.strip().splitlines()[-1].strip()
+    kept = [c for c in choices if c.splitlines()[-1].strip() != call]
+    return kept or choices
+
+
 class EpisodeAbort(Exception):
     """Ends an episode for an infrastructure reason."""
 
@@ -142,7 +152,9 @@ class Episode:
             prompt = build_agent_prompt(self.intent, responses, seen, variant=limits.prompt)
             ctx = StepContext(self.task, self.intent, len(self.steps), prompt, obs, list(responses))
             if limits.decoding == "valid_actions":
-                ctx.valid_actions = valid_actions(self.intent, seen)
+                ctx.valid_actions = valid_actions(self.intent, seen, arguments=limits.arguments)
+                if limits.block_noop_repeats:
+                    ctx.valid_actions = without_noop_repeat(ctx.valid_actions, self.steps, seen)
             try:
                 out = await policy(ctx)
                 text = out.text if isinstance(out.text, str) else str(out.text)

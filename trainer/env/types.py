@@ -91,6 +91,12 @@ class EpisodeLimits:
     """The agent prompt's variant (`trainer.prompts.PROMPTS`): §7.3's, or `instruction_last`."""
     decoding: str = "free"
     """`valid_actions`: every StepContext carries the actions valid on its page (`DECODINGS`)."""
+    arguments: str = "spans"
+    """With `valid_actions`: Type/Search arguments are every span of the instruction, or `phrases`
+    (`trainer.env.valid_actions.phrase_spans`: none cuts a quoted phrase or a name in two)."""
+    block_noop_repeats: bool = False
+    """With `valid_actions`: the previous action is not valid again while the page it left is the
+    page it was taken on (it did nothing visible)."""
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "max_repeats", "max_parse_failures"):

@@ -113,6 +113,86 @@ def spans(text: str, max_words: int = MAX_SPAN_WORDS) -> set[str]:
     return {s for s in out if _callable_safe(s)}
 
 
+ARGUMENTS = ("spans", "phrases")
+"""Type/Search arguments cut from the instruction (`rollout.arguments`): every word span, or
+`phrase_spans`, which cut no name in two."""
+_CLOSES = ',.;:!?)"”'
+
+
+def _capitalised(word: str) -> bool:
+    return word.strip(OUTER_PUNCTUATION)[:1].isupper()
+
+
+def _units(words: list[str]) -> tuple[list[int], list[int | None]]:
+    """(unit, quote) per word. A unit is a whole quoted phrase or, outside quotes, a run of
+    capitalised words that is not a sentence's first word (The Rolling Pin, Maple Row Travel Dutch
+    Oven) or one word; quote is the index of the word that opens the word's quoted phrase."""
+    quote: list[int | None] = [None] * len(words)
+    opened = None
+    for i, word in enumerate(words):
+        if opened is None and word[:1] in '"“':
+            opened = i
+        if opened is not None:
+            quote[i] = opened
+            core = word.rstrip(".,;:!?)")
+            if core[-1:] in '"”' and (i > opened or len(core) > 1):
+                opened = None
+    if opened is not None:  # never closed: not a quote
+        quote = [q if q is None or q < opened else None for q in quote]
+    unit = list(range(len(words)))
+    for i in range(1, len(words)):
+        a, b = words[i - 1], words[i]
+        sentence_start = i - 1 == 0 or words[i - 2][-1:] in ".?!:"
+        if quote[i] is not None and quote[i] == quote[i - 1]:
+            unit[i] = unit[i - 1]
+        elif (quote[i] is None and quote[i - 1] is None and _capitalised(a) and _capitalised(b)
+              and not sentence_start and a[-1:] not in _CLOSES):  # fmt: skip
+            unit[i] = unit[i - 1]
+    return unit, quote
+
+
+def phrase_spans(text: str, max_words: int = MAX_SPAN_WORDS) -> set[str]:
+    """Like `spans`, but no span starts or ends inside a unit of `_units` (a quoted phrase, a run of
+    capitalised words): "Help with a dobsonian please" is there, "Help with a" is not. Inside a
+    quoted phrase, its runs of two or more capitalised words count too; parts split at `/`, `#`
+    and `$` only where a word splits. (A quoted phrase longer than `max_words` words is whole.)"""
+    words = text.split()
+    unit, quote = _units(words)
+    out: set[str] = set()
+
+    def add(i: int, j: int) -> None:
+        span = " ".join(words[i:j])
+        out.add(span)
+        out.add(span.strip(OUTER_PUNCTUATION))
+
+    starts = [i for i in range(len(words)) if i == 0 or unit[i] != unit[i - 1]]
+    ends = {j for j in range(1, len(words) + 1) if j == len(words) or unit[j] != unit[j - 1]}
+    for i in starts:
+        longest = max(i + max_words, i + sum(u == unit[i] for u in unit))
+        for j in range(i + 1, min(longest, len(words)) + 1):
+            if j in ends:
+                add(i, j)
+    i = 0
+    while i < len(words):  # runs of capitalised words inside a quoted phrase
+        j = i
+        while (
+            j < len(words)
+            and quote[j] is not None
+            and _capitalised(words[j])
+            and (j == i or (quote[j] == quote[i] and words[j - 1][-1:] not in _CLOSES))
+        ):
+            j += 1
+        if j - i >= 2:
+            add(i, j)
+        i = max(j, i + 1)
+    for word in words:
+        parts = SPLIT_AT.split(word)
+        if len(parts) > 1:
+            out.update(part.strip(OUTER_PUNCTUATION) for part in parts)
+    out.discard("")
+    return {s for s in out if _callable_safe(s)}
+
+
 def _callable_safe(text: str) -> bool:
     lowered = text.lower()
     return not any(key in lowered for key in _CALL_KEYS)
@@ -148,20 +228,26 @@ def element_actions(el: Element, arguments: set[str]) -> list[str]:
     return calls + [f"# Element: {desc}\n{call}" for call in calls]
 
 
-def valid_actions(intent: str, html: str, *, page_arguments: bool = False) -> list[str]:
+def valid_actions(
+    intent: str, html: str, *, page_arguments: bool = False, arguments: str = "spans"
+) -> list[str]:
     """The responses valid on the page `html` for the task `intent`, sorted and unique.
 
     Click and Hover on every labelled element; Type and Search on text inputs with spans of the
-    instruction (and of the page's texts with `page_arguments`); Select with the element's options;
+    instruction (`phrase_spans` with `arguments="phrases"`; and of the page's texts with
+    `page_arguments`); Select with the element's options;
     Scroll, Press Enter, Go Backward and Go Forward; exit(message=...) with spans of the instruction
     or of the page, a small number or "". Every one parses with `trainer.actions.parse_action`.
     """
     elements, texts = page_elements(html)
     page = set().union(*(spans(t, MAX_PAGE_SPAN_WORDS) for t in texts)) if texts else set()
-    arguments = spans(intent) | (page if page_arguments else set())
+    if arguments not in ARGUMENTS:
+        raise ValueError(f"arguments must be one of {', '.join(ARGUMENTS)}, got {arguments!r}")
+    cut = phrase_spans(intent) if arguments == "phrases" else spans(intent)
+    typed = cut | (page if page_arguments else set())
     out: set[str] = {f'do(action="{name}")' for name in BARE_ACTIONS}
     for el in elements:
-        out.update(element_actions(el, arguments))
+        out.update(element_actions(el, typed))
     for message in {"", *SMALL_NUMBERS, *spans(intent), *page}:
         out.add(f"exit(message={quote(message)})")
     return sorted(out)
