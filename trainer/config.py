@@ -90,6 +90,10 @@ class RolloutSection:
     """With `valid_actions`: the previous action is not offered again while the page is the one it
     was taken on (it changed nothing visible), so a small model cannot click one link until the
     repeat limit. Not in the paper."""
+    answer_questions: bool = False
+    """With `valid_actions`: an instruction that is a question (ends with "?") cannot be exited
+    with an empty message (WebArena's questions are information-seeking tasks, judged on the
+    answer). Not in the paper."""
     prompt: Literal["webrl", "instruction_last"] = "webrl"
     """Agent, critic and ORM prompts: `webrl` is §7.3/§4.1 byte for byte; `instruction_last` also
     repeats the task instruction right before the reply (trainer/prompts.py), where a small model

@@ -82,10 +82,11 @@ async def _leased_episodes(
 def rollouts(
     world_url: str, tasks: list[Task], policy_for, chromium: str, view: str = "webrl",
     prompt: str = "webrl", decoding: str = "free", arguments: str = "spans",
-    block_noop_repeats: bool = False,
+    block_noop_repeats: bool = False, answer_questions: bool = False,
 ) -> list[Any]:  # fmt: skip
     limits = dataclasses.replace(LIMITS, view=view, prompt=prompt, decoding=decoding,
-                                 arguments=arguments, block_noop_repeats=block_noop_repeats)  # fmt: skip
+                                 arguments=arguments, block_noop_repeats=block_noop_repeats,
+                                 answer_questions=answer_questions)  # fmt: skip
     return asyncio.run(_episodes(world_url, tasks, policy_for, chromium, limits))
 
 
@@ -161,7 +162,7 @@ def measure(
     policy = policy_from_generator(generator)
     t0 = time.time()
     r = cfg.rollout
-    agent = (view, r.prompt, r.decoding, r.arguments, r.block_noop_repeats)
+    agent = (view, r.prompt, r.decoding, r.arguments, r.block_noop_repeats, r.answer_questions)
     seed_results = rollouts(world_url, picked, lambda task: policy, chromium, *agent)
     for task, result in zip(picked, seed_results, strict=True):
         Trajectory.objects.create(task=task, run=run, phase=phase, status="ok", score=result.score)

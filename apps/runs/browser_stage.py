@@ -103,6 +103,7 @@ def _limits(config: RunConfig, purpose: str):
         decoding="free" if purpose == Trajectory.Purpose.DEMO else r.decoding,
         arguments=r.arguments,
         block_noop_repeats=r.block_noop_repeats,
+        answer_questions=r.answer_questions,
     )
 
 

@@ -135,6 +135,32 @@ def test_phrase_arguments_cut_no_quoted_phrase_and_no_name_in_two():
         valid_actions(INTENT, PAGE, arguments="words")
 
 
+def test_without_empty_exit_every_exit_has_a_message():
+    exits = [a for a in valid_actions(INTENT, PAGE) if a.startswith("exit(")]
+    assert 'exit(message="")' in exits
+    answered = [a for a in valid_actions(INTENT, PAGE, empty_exit=False) if a.startswith("exit(")]
+    assert set(answered) == set(exits) - {'exit(message="")'}
+
+
+@pytest.mark.browser
+def test_with_answer_questions_a_question_is_never_exited_empty(env, pages):
+    def choices(intent: str) -> list[str]:
+        seen = []
+
+        async def policy(ctx):
+            seen.append(ctx)
+            return PolicyOutput('exit(message="")')
+
+        task = {"task_id": 1, "intent": intent, "start_url": pages.url + "/form.html"}
+        limits = EpisodeLimits(decoding="valid_actions", screenshots=False, answer_questions=True)
+        env.run(env.pool.run_episode(task, policy, limits=limits, evaluate=False))
+        return seen[0].valid_actions
+
+    assert 'exit(message="")' not in choices("Which size is picked? ")
+    assert any(a.startswith("exit(message=") for a in choices("Which size is picked?"))
+    assert 'exit(message="")' in choices("Pick the large size.")
+
+
 @pytest.mark.browser
 def test_with_block_noop_repeats_an_action_that_changed_nothing_is_not_offered_again(env, pages):
     def run(block: bool) -> list:

@@ -152,7 +152,10 @@ class Episode:
             prompt = build_agent_prompt(self.intent, responses, seen, variant=limits.prompt)
             ctx = StepContext(self.task, self.intent, len(self.steps), prompt, obs, list(responses))
             if limits.decoding == "valid_actions":
-                ctx.valid_actions = valid_actions(self.intent, seen, arguments=limits.arguments)
+                question = limits.answer_questions and self.intent.rstrip().endswith("?")
+                ctx.valid_actions = valid_actions(
+                    self.intent, seen, arguments=limits.arguments, empty_exit=not question
+                )
                 if limits.block_noop_repeats:
                     ctx.valid_actions = without_noop_repeat(ctx.valid_actions, self.steps, seen)
             try:

@@ -97,6 +97,9 @@ class EpisodeLimits:
     block_noop_repeats: bool = False
     """With `valid_actions`: the previous action is not valid again while the page it left is the
     page it was taken on (it did nothing visible)."""
+    answer_questions: bool = False
+    """With `valid_actions`: an instruction that is a question (ends with "?") is not exited with
+    an empty message."""
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "max_repeats", "max_parse_failures"):

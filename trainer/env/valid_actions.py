@@ -229,7 +229,12 @@ def element_actions(el: Element, arguments: set[str]) -> list[str]:
 
 
 def valid_actions(
-    intent: str, html: str, *, page_arguments: bool = False, arguments: str = "spans"
+    intent: str,
+    html: str,
+    *,
+    page_arguments: bool = False,
+    arguments: str = "spans",
+    empty_exit: bool = True,
 ) -> list[str]:
     """The responses valid on the page `html` for the task `intent`, sorted and unique.
 
@@ -237,7 +242,8 @@ def valid_actions(
     instruction (`phrase_spans` with `arguments="phrases"`; and of the page's texts with
     `page_arguments`); Select with the element's options;
     Scroll, Press Enter, Go Backward and Go Forward; exit(message=...) with spans of the instruction
-    or of the page, a small number or "". Every one parses with `trainer.actions.parse_action`.
+    or of the page, a small number or "" (unless `empty_exit` is off). Every one parses with
+    `trainer.actions.parse_action`.
     """
     elements, texts = page_elements(html)
     page = set().union(*(spans(t, MAX_PAGE_SPAN_WORDS) for t in texts)) if texts else set()
@@ -248,6 +254,6 @@ def valid_actions(
     out: set[str] = {f'do(action="{name}")' for name in BARE_ACTIONS}
     for el in elements:
         out.update(element_actions(el, typed))
-    for message in {"", *SMALL_NUMBERS, *spans(intent), *page}:
+    for message in {"", *SMALL_NUMBERS, *spans(intent), *page} - (set() if empty_exit else {""}):
         out.add(f"exit(message={quote(message)})")
     return sorted(out)
