@@ -105,6 +105,26 @@ def eval_model(owner, name: str, config: RunConfig, model_dir: str, on_stage=Non
     return Trajectory.objects.filter(run=run, purpose="eval")
 
 
+def eval_variants(
+    owner, config: RunConfig, model_dir: str, variants: dict[str, list[str]],
+    test_limit: int | None = None, on_stage=None,
+) -> dict:  # fmt: skip
+    """One checkpoint evaluated on the test split under each variant's overrides of `config` (the
+    first variant is the reference): {"rows": {name: site_rates + run_id}, "comparisons": every
+    other variant against the first, paired on the same tasks (McNemar, Newcombe's 95% CI)}."""
+    if not variants:
+        raise ValueError("give at least one variant")
+    ensure_world_tasks(test_limit, config.seed, config.world_seed)
+    configs = {name: config.with_overrides(sets) for name, sets in variants.items()}
+    rows, outcomes = {}, {}
+    for name, cfg in configs.items():
+        trajectories = eval_model(owner, f"eval_policy: {name}", cfg, model_dir, on_stage)
+        rows[name] = {**site_rates(trajectories), "run_id": trajectories.first().run_id}
+        outcomes[name] = task_outcomes(trajectories)
+    first, *others = list(variants)
+    return {"rows": rows, "comparisons": comparisons(outcomes, [(o, first) for o in others])}
+
+
 def train_baselines(config: RunConfig, run: Run, out_root: Path) -> dict[str, str]:
     """SFT continued on the demonstrations, and filtered BC on WebRL's phase-1 successes (§9)."""
     from trainer.learn.models import build_tiny_llama, load_tokenizer, save_model
