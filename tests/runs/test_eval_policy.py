@@ -30,14 +30,15 @@ def test_each_variant_is_an_eval_run_on_the_same_tasks_compared_with_the_first(
         call_command(
             "eval_policy", "--model", policy, "--test-limit", "2", "--json",
             "--set", "rollout.max_steps=2", "--set", "rollout.decoding=valid_actions",
-            "--variant", "spans=", "--variant", "phrases=rollout.arguments=phrases,"
-            "rollout.answer_questions=true",
+            "--variant", "spans=rollout.arguments=spans,rollout.answer_questions=false",
+            "--variant", "phrases=rollout.arguments=phrases,rollout.answer_questions=true",
         )  # fmt: skip
     out = json.loads(capsys.readouterr().out)
     assert list(out["rows"]) == ["spans", "phrases"]
     runs = {name: Run.objects.get(pk=row["run_id"]) for name, row in out["rows"].items()}
     assert runs["phrases"].config["rollout"]["arguments"] == "phrases"
     assert runs["spans"].config["rollout"]["arguments"] == "spans"
+    assert runs["spans"].config["rollout"]["answer_questions"] is False
     tasks = [
         set(Trajectory.objects.filter(run=run, purpose="eval").values_list("task_id", flat=True))
         for run in runs.values()
