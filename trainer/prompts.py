@@ -5,7 +5,6 @@ Every other module builds prompts through these functions; there is no second co
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,7 +109,6 @@ def build_orm_user(
 
 _TOKEN = re.compile(r"[#\w][\w.'/@#:-]*")
 _QUOTED = re.compile(r'"([^"]{2,80})"')
-_EXIT = re.compile(r'^\s*exit\(\s*message\s*=\s*("(?:[^"\\]|\\.)*")\s*\)\s*$')
 MAX_LISTED_TERMS = 4
 
 
@@ -141,14 +139,12 @@ def instruction_terms(intent: str) -> list[str]:
 
 
 def final_answer(responses: Sequence[str]) -> str | None:
-    """The message of a final `exit(message="...")`, None when the last response is not one."""
-    m = _EXIT.match(responses[-1]) if responses else None
-    if m is None:
-        return None
-    try:
-        return str(json.loads(m.group(1)))
-    except ValueError:
-        return m.group(1)[1:-1]
+    """The message of a final `exit(...)` as the environment parses it, None when the last
+    response is no exit."""
+    from trainer.env.actions import Kind, parse_action
+
+    action = parse_action(responses[-1]) if responses else None
+    return action.argument if getattr(action, "kind", None) == Kind.EXIT else None
 
 
 def orm_checks(intent: str, responses: Sequence[str], last_html: str) -> str:

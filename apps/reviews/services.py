@@ -147,16 +147,19 @@ def labelled_trajectories(run=None):
     return rows.order_by("id")
 
 
+def _run_section(trajectory: Trajectory, name: str) -> dict:
+    config = trajectory.run.config if trajectory.run is not None else None
+    return (config or {}).get(name) or {}
+
+
 def prompt_variant(trajectory: Trajectory) -> str:
     """The run's `rollout.prompt` (its ORM saw prompts of that variant)."""
-    config = trajectory.run.config if trajectory.run is not None else None
-    return ((config or {}).get("rollout") or {}).get("prompt", "webrl")
+    return _run_section(trajectory, "rollout").get("prompt", "webrl")
 
 
 def orm_checks_on(trajectory: Trajectory) -> bool:
     """The run's `orm.checks` (its ORM saw prompts with them)."""
-    config = trajectory.run.config if trajectory.run is not None else None
-    return bool(((config or {}).get("orm") or {}).get("checks", False))
+    return bool(_run_section(trajectory, "orm").get("checks", False))
 
 
 def orm_example(trajectory: Trajectory) -> dict:

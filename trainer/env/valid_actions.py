@@ -249,11 +249,12 @@ def valid_actions(
     page = set().union(*(spans(t, MAX_PAGE_SPAN_WORDS) for t in texts)) if texts else set()
     if arguments not in ARGUMENTS:
         raise ValueError(f"arguments must be one of {', '.join(ARGUMENTS)}, got {arguments!r}")
-    cut = phrase_spans(intent) if arguments == "phrases" else spans(intent)
+    instruction = spans(intent)
+    cut = phrase_spans(intent) if arguments == "phrases" else instruction
     typed = cut | (page if page_arguments else set())
     out: set[str] = {f'do(action="{name}")' for name in BARE_ACTIONS}
     for el in elements:
         out.update(element_actions(el, typed))
-    for message in {"", *SMALL_NUMBERS, *spans(intent), *page} - (set() if empty_exit else {""}):
+    for message in {"", *SMALL_NUMBERS, *instruction, *page} - (set() if empty_exit else {""}):
         out.add(f"exit(message={quote(message)})")
     return sorted(out)
