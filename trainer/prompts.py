@@ -5,7 +5,9 @@ Every other module builds prompts through these functions; there is no second co
 
 from __future__ import annotations
 
+import ast
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -110,6 +112,7 @@ def build_orm_user(
 _TOKEN = re.compile(r"[#\w][\w.'/@#:-]*")
 _QUOTED = re.compile(r'"([^"]{2,80})"')
 MAX_LISTED_TERMS = 4
+MAX_CALL_CHARS = 8192  # the same limit as trainer.env.actions
 
 
 def _norm(text: str) -> str:
@@ -139,12 +142,36 @@ def instruction_terms(intent: str) -> list[str]:
 
 
 def final_answer(responses: Sequence[str]) -> str | None:
-    """The message of a final `exit(...)` as the environment parses it, None when the last
-    response is no exit."""
-    from trainer.env.actions import Kind, parse_action
+    """The message of a final `exit(message=...)`, None when the last response is no exit.
 
-    action = parse_action(responses[-1]) if responses else None
-    return action.argument if getattr(action, "kind", None) == Kind.EXIT else None
+    The prompt formats stand alone, so this reads the call itself; it reads it the way
+    `trainer.env.actions.parse_action` does (the text from the last `exit(`, a literal string or
+    integer message), and a test holds the two to the same answers."""
+    text = responses[-1] if responses else ""
+    at = text.lower().rfind("exit(")
+    call = text[at:].strip()
+    if at < 0 or len(call) > MAX_CALL_CHARS:
+        return None
+    try:
+        with warnings.catch_warnings():  # model text is not code: no SyntaxWarning on stderr
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # invalid escapes, Python 3.11
+            node = ast.parse(call, mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not isinstance(node, ast.Call) or node.args:
+        return None
+    message = None
+    for kw in node.keywords:
+        try:
+            value = ast.literal_eval(kw.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
+        if kw.arg is None or isinstance(value, bool) or not isinstance(value, str | int):
+            return None
+        if kw.arg.lower() == "message":
+            message = str(value)
+    return message
 
 
 def orm_checks(intent: str, responses: Sequence[str], last_html: str) -> str:

@@ -2,12 +2,14 @@
 
 import pytest
 
+from trainer.env.actions import MAX_CALL_CHARS, Kind, parse_action
 from trainer.prompts import (
     EOT,
     MAX_PROMPT_CHARS,
     build_agent_prompt,
     build_critic_prompt,
     build_orm_prompt,
+    final_answer,
     instruction_terms,
     orm_checks,
     split_prompt,
@@ -178,3 +180,37 @@ def test_an_orm_prompt_with_checks_puts_them_after_the_page_and_before_the_repea
         assert parts.tail == f"\n\nChecks:\n{checks}{after}{tail}"
     plain = build_orm_prompt("Find Oat Milk", responses, "<html> last </html>")
     assert "Checks:" not in plain and split_prompt(plain).tail == tail
+
+
+EXIT_TEXTS = [
+    'exit(message="$4.99")',
+    "exit(message='Jane Doe')",
+    'EXIT(Message="mixed case")',
+    "exit(message=1206)",
+    "exit(message=True)",
+    "exit(message=None)",
+    'exit(message="")',
+    "exit()",
+    'exit("positional")',
+    'exit(message="a", message="b")',
+    'exit(message="a", note=f"{x}")',
+    'exit(**{"message": "a"})',
+    'I am done. exit(message="the answer")',
+    'do(action="Click", element="3") then exit(message="late")',
+    'exit(message="first") exit(message="second")',
+    'exit(message="unclosed',
+    'exit(message="1x" )',
+    'exit(message="\\d")',
+    'exit(message="a")(1)',
+    'do(action="Search", argument="exit(message=1)", element="2")',
+    'do(action="Click", element="3")',
+    "",
+    "exit(message=" + repr("x" * MAX_CALL_CHARS) + ")",
+]
+
+
+@pytest.mark.parametrize("text", EXIT_TEXTS)
+def test_the_orm_checks_read_a_final_answer_as_the_environment_parses_it(text):
+    action = parse_action(text)
+    want = action.argument if getattr(action, "kind", None) == Kind.EXIT else None
+    assert final_answer([text]) == want

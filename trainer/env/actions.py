@@ -92,6 +92,7 @@ def parse_action(text: str) -> Action | ParseError:
     try:
         with warnings.catch_warnings():  # model text is not code: no SyntaxWarning on stderr
             warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # invalid escapes, Python 3.11
             tree = ast.parse(call, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         msg = getattr(exc, "msg", None) or type(exc).__name__
