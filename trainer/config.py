@@ -134,6 +134,11 @@ class OrmSection:
     final page, whether the final answer is on that page, how many actions repeat the one before.
     For a judge too small to compare the intent with the trajectory itself; not in the paper, and
     no ground truth goes in. Training and scoring use it alike."""
+    max_seq_len: int = 0
+    """Longest ORM input in tokens, in training and in scoring alike (the page's middle is cut
+    first, with a marker); 0 = `engine.max_seq_len`. A shorter ORM input costs less per step, so
+    the same minutes buy more epochs; with `checks` on, the facts that matter most sit outside
+    the page."""
     calibrate: bool = True
     """Choose the P(YES) threshold with the best balanced accuracy on the held-out tasks, store it
     with the ORM checkpoint (orm_calibration.json) and label with it."""
@@ -553,6 +558,7 @@ RANGES: tuple[tuple[str, float | None, float | None], ...] = (
                                            "tasks_per_phase", "batch_size")),
     ("orm.lr", 0.0, None), ("orm.warmup_ratio", 0.0, 1.0), ("orm.epochs", 1, None),
     ("orm.threshold", 0.0, 1.0), ("orm.holdout_fraction", 0.0, 0.9),
+    ("orm.max_seq_len", 0, None),
     ("critic.lr", 0.0, None), ("critic.epochs", 1, None), ("critic.head_init_std", 0.0, None),
     ("actor.lr", 0.0, None), ("actor.epochs", 1, None), ("actor.gamma", 0.0, 1.0),
     ("actor.lam", 0.0, 1.0), ("actor.beta", 0.0, None), ("actor.advantage_clip", 0.0, None),

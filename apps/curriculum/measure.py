@@ -187,12 +187,14 @@ def measure(
     kept_policy = rollouts(world_url, kept, lambda task: policy, chromium, *agent)
     kept_oracle = rollouts(world_url, kept, oracle_policy, chromium, view, cfg.rollout.prompt)
     t_kept = time.time() - t0
+    from trainer.learn.orm import orm_seq_len
+
     orm = (
         orm_accuracy(
             orm,
             kept + kept,
             kept_policy + kept_oracle,
-            cfg.engine.max_seq_len,
+            orm_seq_len(cfg),
             cfg.rollout.prompt,
             cfg.orm.checks,
         )  # fmt: skip

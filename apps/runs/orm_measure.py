@@ -61,9 +61,11 @@ def measure_run_orms(
     retrain: list[str] | None = None,
     judge: tuple[str, str] | None = None,
     out_root: Path | None = None,
+    run_orms: bool = True,
 ) -> dict:
     """{"orms": [...]} for the run's ORM checkpoints, plus "retrained" (the phase-0 ORM trained
-    again from the run's data with the `retrain` overrides) and "judge" ((url, model)) if asked."""
+    again from the run's data with the `retrain` overrides) and "judge" ((url, model)) if asked;
+    `run_orms=False` leaves the run's own ORMs out (an empty "orms")."""
     from trainer.learn.orm import train_orm
 
     run = Run.objects.get(pk=run_id)
@@ -74,9 +76,10 @@ def measure_run_orms(
         "heldout_counts": {g: len(v) for g, v in groups.items()},
         "orms": [],
     }
-    for orm in Checkpoint.objects.filter(run=run, kind=Checkpoint.Kind.ORM).order_by(
+    own = Checkpoint.objects.filter(run=run, kind=Checkpoint.Kind.ORM).order_by(
         "phase__index", "pk"
-    ):
+    )
+    for orm in own if run_orms else []:
         index = orm.phase.index if orm.phase else 0
         entry = {"checkpoint": orm.pk, "phase": index, "path": orm.path, "format": orm.format}
         entry.update(orm_figures(run, config, orm, groups, index))

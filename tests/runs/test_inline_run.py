@@ -97,6 +97,8 @@ def test_a_one_phase_run_completes_with_every_row_linked(owner, site):
         assert figs["n_failure"] == 0 and figs["recall"] == figs["accuracy"]
         assert set(entry["rollouts"]) <= {"0", "1"}
     assert measured["retrained"]["examples"]["oracle/yes"] == demos.filter(score=1.0).count()
+    alone = measure_run_orms(run.pk, run_orms=False)  # --skip-run-orms: nothing scored
+    assert alone["orms"] == [] and alone["heldout_counts"] == measured["heldout_counts"]
 
 
 def test_a_fork_after_phase_0_runs_phase_1_on_ground_truth_rewards(owner, site):

@@ -201,3 +201,21 @@ def test_with_orm_checks_a_tiny_orm_tells_a_swapped_instruction_from_its_own(tmp
     probs = orm_scores(result["model_dir"], prompts, max_seq_len=config.engine.max_seq_len)
     m = classification_metrics(probs, [ex["label"] for ex in unseen], result["orm/threshold"])
     assert m["orm/balanced_accuracy"] > 0.9, (m, probs)
+
+
+def test_orm_max_seq_len_bounds_the_orm_inputs_in_training_and_scoring(tmp_path, sft_dir):
+    from trainer.learn.orm import orm_prompt_ids, orm_seq_len
+
+    long_page = " ".join(f'<p id="{i}"> row {i} </p>' for i in range(400))
+    examples = [dict(ex, last_html=long_page + ex["last_html"]) for ex in _toy(8, 0)]
+    config = tiny_config(**{"orm.max_seq_len": "96", "engine.max_seq_len": "2048"})
+    assert (
+        orm_seq_len(config) == 96 and orm_seq_len(tiny_config()) == tiny_config().engine.max_seq_len
+    )
+    widths: list[int] = []
+    result = train_orm(
+        config, examples, tmp_path / "orm", on_step=lambda m: widths.append(m["longest"])
+    )
+    assert result["done"] and widths and max(widths) == 96  # every example was cut to the budget
+    tok = load_tokenizer(sft_dir)
+    assert len(orm_prompt_ids(tok, example_prompt(examples[0]), orm_seq_len(config))) == 94

@@ -282,7 +282,7 @@ def fit(
     start = engine.step * engine.grad_accum
     stopped = False
     sums: dict[str, float] = {}
-    tokens = pending = 0
+    tokens = pending = longest = 0
     t0 = time.perf_counter()
     last: dict[str, Any] = {}
     for index in range(start, len(micro_batches)):
@@ -293,6 +293,8 @@ def fit(
         loss, metrics = loss_fn(batch)
         engine.backward(loss)
         tokens += count_tokens(batch)
+        if isinstance(batch, dict) and "attention_mask" in batch:
+            longest = max(longest, int(batch["attention_mask"].shape[-1]))
         pending += 1
         for key, value in {"loss": loss.item(), **metrics}.items():
             sums[key] = sums.get(key, 0.0) + value
@@ -309,9 +311,11 @@ def fit(
             grad_norm=norm,
             tokens_per_s=tokens / max(elapsed, 1e-9),
         )
+        if longest:
+            last["longest"] = longest  # the widest (padded) sequence of the step, in tokens
         if on_step is not None:
             on_step(dict(last))
-        sums, tokens, pending, t0 = {}, 0, 0, time.perf_counter()
+        sums, tokens, pending, longest, t0 = {}, 0, 0, 0, time.perf_counter()
         if engine.step % every == 0 and not is_last:
             engine.save_checkpoint()
     checkpoint = engine.save_checkpoint()

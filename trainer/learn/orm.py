@@ -5,6 +5,7 @@ Trained as SFT on (ORM prompt → "YES"/"NO" + EOT); human labels override groun
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,11 @@ def yes_no_ids(tokenizer: Any) -> tuple[int, int]:
             )
         out.append(ids[0])
     return out[0], out[1]
+
+
+def orm_seq_len(config: RunConfig) -> int:
+    """The ORM's input budget in tokens: `orm.max_seq_len`, else `engine.max_seq_len`."""
+    return config.orm.max_seq_len or config.engine.max_seq_len
 
 
 def example_label(ex: dict[str, Any]) -> bool:
@@ -165,8 +171,11 @@ def train_orm(
     ]
     if not records:
         raise DataError("no ORM examples to train on")
+    sized = dataclasses.replace(
+        config, engine=dataclasses.replace(config.engine, max_seq_len=orm_seq_len(config))
+    )
     result = train_sft(
-        config, records, out_dir, init=init or (o.model or None), on_step=on_step, should_stop=should_stop,
+        sized, records, out_dir, init=init or (o.model or None), on_step=on_step, should_stop=should_stop,
         resume=resume, lr=o.lr, epochs=o.epochs, schedule=o.schedule, warmup_ratio=o.warmup_ratio,
     )  # fmt: skip
     result["orm/train_examples"] = float(len(records))
@@ -176,7 +185,7 @@ def train_orm(
         probs = orm_scores(
             result["model_dir"],
             [example_prompt(ex, config.rollout.prompt, o.checks) for ex in held],
-            max_seq_len=config.engine.max_seq_len,
+            max_seq_len=orm_seq_len(config),
             device=config.engine.device,
         )
         labels = [example_label(ex) for ex in held]

@@ -1,5 +1,5 @@
 """`python manage.py orm_measure --run ID [--json] [--retrain [--set K=V ...]] [--judge-url URL
---judge-model NAME]`: how well a run's ORMs tell success from failure, against ground truth.
+--judge-model NAME] [--skip-run-orms]`: how well a run's ORMs tell success from failure, against ground truth.
 
 For each ORM of the run: accuracy, balanced accuracy, precision, recall, specificity and the
 counts of successes and failures judged, on the held-out test-task groups (oracle successes,
@@ -30,6 +30,8 @@ class Command(BaseCommand):
                             help="also retrain the phase-0 ORM from the run's data")  # fmt: skip
         parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                             help="config overrides for --retrain")  # fmt: skip
+        parser.add_argument("--skip-run-orms", action="store_true",
+                            help="measure only the retrained ORM or the judge, not the run's own")  # fmt: skip
         parser.add_argument("--judge-url", default="", help="an OpenAI-compatible /v1 URL")
         parser.add_argument("--judge-model", default="", help="the judge's model name")
 
@@ -43,7 +45,10 @@ class Command(BaseCommand):
             raise CommandError("--judge-url and --judge-model go together")
         judge = (opts["judge_url"], opts["judge_model"]) if opts["judge_url"] else None
         try:
-            result = measure_run_orms(run, retrain=set if retrain else None, judge=judge)
+            result = measure_run_orms(
+                run, retrain=set if retrain else None, judge=judge,
+                run_orms=not opts["skip_run_orms"],
+            )  # fmt: skip
         except (ValueError, ConfigError) as exc:
             raise CommandError(str(exc)) from None
         if json:
