@@ -119,20 +119,44 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().replace("$", "").replace(",", "").split())
 
 
+_EXAMPLE = re.compile(r'\b(?:like|e\.g\.,?|such as|for example,?)\s*"[^"]*"', re.IGNORECASE)
+_PLACEHOLDER = re.compile(
+    r"(?<![\w'])[A-HJ-Z](?![\w'])"
+)  # a lone capital: "...: H", where H is ...
+
+
+def _is_name(word: str, starts: bool) -> bool:
+    """A word of the instruction that names something: a digit, '/', '@' or '.' inside, or a
+    capital where no sentence starts. Hyphenated words name something only with a capitalised
+    part ("Saint-Malo") or when all numbers (555-502-5274): "top-1", "2-star" and formats such as
+    "YYYY-MM-DD" do not."""
+    if len(word) < 2:
+        return False
+    if "-" in word and not any(ch in word for ch in "/@."):
+        parts = word.split("-")
+        return all(p.isdigit() for p in parts) or any(
+            p[:1].isupper() and any(c.islower() for c in p) for p in parts
+        )
+    return (
+        any(ch.isdigit() for ch in word)
+        or any(ch in word for ch in "/@.")
+        or (word[0].isupper() and not starts and word != "I")
+    )
+
+
 def instruction_terms(intent: str) -> list[str]:
-    """The instruction's names: quoted phrases, and words with a digit, a '/', '@' or '.' inside,
-    or a capital letter where no sentence starts (order #1187, ines.moreau/atlas-tiles, Quarry
-    Classic Tea), in order, without repeats."""
-    terms = [q.strip() for q in _QUOTED.findall(intent)]
+    """The instruction's names, in order, without repeats: quoted phrases, and words with a digit,
+    a '/', '@' or '.' inside, or a capital letter where no sentence starts (order #1187,
+    ines.moreau/atlas-tiles, Quarry Classic Tea). Not names: an example of a format (`like
+    "Name - $9.99"`), a quoted phrase with a placeholder in it (`"Hours: H"`, where H is ...),
+    one-letter words, and hyphenated words neither all numbers nor with a capitalised part ("top-1",
+    "YYYY-MM-DD")."""
+    intent = _EXAMPLE.sub(" ", intent)
+    terms = [q.strip() for q in _QUOTED.findall(intent) if not _PLACEHOLDER.search(q)]
     for m in _TOKEN.finditer(intent):
         word = m.group().rstrip(".:'-").lstrip("#")
         before = intent[: m.start()].rstrip()
-        starts = not before or before[-1] in ".?!:"
-        if word and (
-            any(ch.isdigit() for ch in word)
-            or any(ch in word for ch in "/@.")
-            or (word[0].isupper() and not starts and word != "I")
-        ):
+        if _is_name(word, starts=not before or before[-1] in ".?!:"):
             terms.append(word)
     out: list[str] = []
     for term in terms:

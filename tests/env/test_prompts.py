@@ -143,6 +143,24 @@ def test_an_unknown_prompt_variant_is_refused_with_the_choices():
         build_agent_prompt("T", [], "<html> </html>", variant="instruction_first")
 
 
+@pytest.mark.parametrize(
+    ("intent", "terms"),
+    [
+        ('Create a post titled "Glenrock Hospital on Friday: H", where H is its opening hours.',
+         ["Glenrock", "Hospital", "Friday"]),
+        ('Post Kestrel Skillet with its price as the title (like "Name - $9.99").',
+         ["Kestrel", "Skillet"]),
+        ("What is the top-1 best-selling product in June 2023? Answer as YYYY-MM-DD.",
+         ["June", "2023"]),
+        ("Write a 2-star review of Quarry Food Bowl.", ["Quarry", "Food", "Bowl"]),
+        ("Update my phone number to 555-502-5274 for Saint-Malo.", ["555-502-5274", "Saint-Malo"]),
+        ("Set the quantity of tea in order #1206 to 6.", ["1206"]),
+    ],
+)  # fmt: skip
+def test_format_examples_placeholders_and_hyphenated_words_are_not_instruction_names(intent, terms):
+    assert instruction_terms(intent) == terms
+
+
 def test_orm_checks_name_the_instruction_terms_the_trajectory_never_shows():
     intent = (
         'What is the grand total of order #1187? Answer as "YYYY-MM-DD" for Quarry Classic Tea.'
