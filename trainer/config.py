@@ -129,7 +129,7 @@ class OrmSection:
     instruction, cut short, another instance's answer, exit before the last change), each checked
     by the task's evaluator where it runs without the page (trainer/orm_data.py)."""
     checks: bool = False
-    """Add to the ORM prompt, after the page, facts read off the prompt's own text
+    """End the ORM prompt (after the page and any repeated intent) with facts read off its own text
     (`trainer.prompts.orm_checks`): the instruction's names found in neither the actions nor the
     final page, whether the final answer is on that page, how many actions repeat the one before.
     For a judge too small to compare the intent with the trajectory itself; not in the paper, and

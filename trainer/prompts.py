@@ -98,9 +98,9 @@ def build_orm_user(
     checks: bool = False,
 ) -> str:
     _check_variant(variant)
-    extra = ORM_CHECKS + orm_checks(intent, responses, last_html) if checks else ""
-    if variant == "instruction_last":
-        extra += ORM_INTENT_LAST + intent.strip()
+    extra = ORM_INTENT_LAST + intent.strip() if variant == "instruction_last" else ""
+    if checks:  # last, so each fact sits a fixed number of tokens before the verdict
+        extra += ORM_CHECKS + orm_checks(intent, responses, last_html)
     return (
         f"The User Intent:\n{intent.strip()}\n\nAction History:\n"
         + format_orm_history(responses)
@@ -202,7 +202,11 @@ def orm_checks(intent: str, responses: Sequence[str], last_html: str) -> str:
     """Facts read off the ORM's own inputs, for a judge too small to compare the intent with the
     actions and the page itself (`orm.checks`; not in the paper): which of the instruction's names
     appear in neither the actions nor the final page, whether the final answer appears on that
-    page, and how many actions repeat the one before. No ground truth goes in."""
+    page, and how many actions repeat the one before. No ground truth goes in.
+
+    The lines end with one word each, and the count of missing names comes last: the prompt ends
+    with them, so a small model without induction heads finds each fact at a fixed distance
+    before its answer, by position alone."""
     seen = _norm(" ".join(responses) + " " + last_html)
     missing = [t for t in instruction_terms(intent) if _norm(t) not in seen]
     listed = "; ".join(missing[:MAX_LISTED_TERMS]) + (
@@ -211,15 +215,15 @@ def orm_checks(intent: str, responses: Sequence[str], last_html: str) -> str:
     answer = final_answer(responses)
     page = _norm(last_html)
     if answer is None or not answer.strip():
-        on_page = "no answer"
+        on_page = "none"
     else:
         parts = [_norm(a) for a in re.split(r"[;|]|, | and ", answer) if a.strip()]
         on_page = "yes" if parts and all(a in page for a in parts) else "no"
     repeats = sum(a.strip() == b.strip() for a, b in zip(responses, responses[1:], strict=False))
     return (
-        f"Instruction names missing from the actions and the page: {len(missing)}"
-        + (f" ({listed})" if missing else "")
-        + f"\nAnswer found on the page: {on_page}\nRepeated actions: {repeats}"
+        f"Instruction names missing from the actions and the page: {listed or 'none'}\n"
+        f"Repeated actions: {repeats}\nAnswer found on the page: {on_page}\n"
+        f"Names missing: {len(missing)}"
     )
 
 
@@ -271,9 +275,9 @@ def split_prompt(prompt: str) -> PromptParts | None:
         if shot < 0:
             return None
         b, c, d = max(shot, a), shot + len(ORM_SCREENSHOT), len(prompt) - len(ORM_TAIL)
-        # the checks and the repeated intent close the user message: tail, never cut (a page
+        # the repeated intent and the checks close the user message: tail, never cut (a page
         # that holds a marker itself only keeps more of its end whole)
-        for marker in (ORM_INTENT_LAST, ORM_CHECKS):
+        for marker in (ORM_CHECKS, ORM_INTENT_LAST):
             at = prompt.rfind(marker, c, d)
             d = at if at >= 0 else d
     elif prompt.startswith("Task Instruction: ") and prompt.endswith(AGENT_TAIL):

@@ -171,18 +171,21 @@ def test_orm_checks_name_the_instruction_terms_the_trajectory_never_shows():
                  'exit(message="$1,012.50")']  # fmt: skip
     page = "<div> Order #1099 Quarry Classic Tea YYYY-MM-DD Grand Total $1012.50 </div>"
     assert orm_checks(intent, responses, page) == (
-        "Instruction names missing from the actions and the page: 1 (1187)\n"
-        "Answer found on the page: yes\nRepeated actions: 1"
+        "Instruction names missing from the actions and the page: 1187\n"
+        "Repeated actions: 1\nAnswer found on the page: yes\nNames missing: 1"
     )
     right = orm_checks(intent.replace("1187", "1099"), responses, page)
-    assert right.startswith("Instruction names missing from the actions and the page: 0\n")
+    assert right.startswith("Instruction names missing from the actions and the page: none\n")
+    assert right.endswith("\nNames missing: 0")
     wrong = [*responses[:-1], 'exit(message="$88.00")']
     assert "Answer found on the page: no\n" in orm_checks(intent, wrong, page)
-    assert "Answer found on the page: no answer\n" in orm_checks(intent, responses[:2], page)
-    assert orm_checks(intent, [], "").endswith("no answer\nRepeated actions: 0")
+    assert "Answer found on the page: none\n" in orm_checks(intent, responses[:2], page)
+    assert orm_checks(intent, [], "").endswith(
+        "Repeated actions: 0\nAnswer found on the page: none\nNames missing: 5"
+    )
 
 
-def test_an_orm_prompt_with_checks_puts_them_after_the_page_and_before_the_repeated_intent():
+def test_an_orm_prompt_with_checks_ends_with_them_after_the_page_and_the_repeated_intent():
     responses = ['exit(message="3.99")']
     tail = EOT + "<|start_header_id|>assistant<|end_header_id|>\n\n"
     checks = orm_checks("Find Oat Milk", responses, "<html> last </html>")
@@ -192,10 +195,10 @@ def test_an_orm_prompt_with_checks_puts_them_after_the_page_and_before_the_repea
     ):
         got = build_orm_prompt("Find Oat Milk", responses, "<html> last </html>", variant=variant,
                                checks=True)  # fmt: skip
-        assert got.endswith(f"<html> last </html>\n\nChecks:\n{checks}{after}{tail}")
+        assert got.endswith(f"<html> last </html>{after}\n\nChecks:\n{checks}{tail}")
         parts = split_prompt(got)
         assert parts.page == "<html> last </html>"
-        assert parts.tail == f"\n\nChecks:\n{checks}{after}{tail}"
+        assert parts.tail == f"{after}\n\nChecks:\n{checks}{tail}"
     plain = build_orm_prompt("Find Oat Milk", responses, "<html> last </html>")
     assert "Checks:" not in plain and split_prompt(plain).tail == tail
 
