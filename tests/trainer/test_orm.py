@@ -138,7 +138,8 @@ def _toy(n: int, offset: int) -> list[dict]:
 def test_orm_training_separates_a_toy_set_on_examples_it_never_saw(tmp_path):
     from trainer.learn.orm_calibration import CALIBRATION_FILE, read_threshold
 
-    config = tiny_config(**{"orm.epochs": 6, "orm.lr": 3e-3, "orm.holdout_fraction": 0.25})
+    config = tiny_config(**{"orm.epochs": 6, "orm.lr": 3e-3, "orm.holdout_fraction": 0.25,
+                            "orm.checks": "false"})  # fmt: skip
     result = train_orm(config, _toy(48, 0), tmp_path / "orm")
     assert result["done"] and result["orm/heldout"] == 12  # 12 tasks held out whole
     assert 2 * result["orm/train_yes"] == result["orm/train_examples"] >= 30  # balanced
@@ -212,6 +213,7 @@ def test_orm_max_seq_len_bounds_the_orm_inputs_in_training_and_scoring(tmp_path,
     assert (
         orm_seq_len(config) == 96 and orm_seq_len(tiny_config()) == tiny_config().engine.max_seq_len
     )
+    assert orm_seq_len(tiny_config(**{"orm.max_seq_len": "4096"})) == 256  # engine's caps it
     widths: list[int] = []
     result = train_orm(
         config, examples, tmp_path / "orm", on_step=lambda m: widths.append(m["longest"])

@@ -87,6 +87,7 @@ class ExportTests(CastTestCase):
         expected = build_orm_prompt(
             labelled.task.intent, [s.response for s in steps], steps[-1].observation,
             variant=run.config["rollout"]["prompt"],  # the run's prompt variant
+            checks=run.config["orm"]["checks"],  # and the run's ORM checks
         )  # fmt: skip
         assert record["prompt"] == expected
         assert record["completion"] == "NO" and record["label"] is False

@@ -42,8 +42,8 @@ def yes_no_ids(tokenizer: Any) -> tuple[int, int]:
 
 
 def orm_seq_len(config: RunConfig) -> int:
-    """The ORM's input budget in tokens: `orm.max_seq_len`, else `engine.max_seq_len`."""
-    return config.orm.max_seq_len or config.engine.max_seq_len
+    """The ORM's input budget in tokens: `orm.max_seq_len`, else (and at most) `engine.max_seq_len`."""
+    return min(config.orm.max_seq_len or config.engine.max_seq_len, config.engine.max_seq_len)
 
 
 def example_label(ex: dict[str, Any]) -> bool:
