@@ -136,9 +136,9 @@ class OrmSection:
     no ground truth goes in. Training and scoring use it alike."""
     max_seq_len: int = 0
     """Longest ORM input in tokens, in training and in scoring alike (the page's middle is cut
-    first, with a marker); 0 = `engine.max_seq_len`, which also caps it. A shorter ORM input costs less per step, so
-    the same minutes buy more epochs; with `checks` on, the facts that matter most sit outside
-    the page."""
+    first, with a marker); 0 = `engine.max_seq_len`, which also caps it. A shorter ORM input
+    costs less per step, so the same minutes buy more epochs; with `checks` on, the facts that
+    matter most sit outside the page."""
     calibrate: bool = True
     """Choose the P(YES) threshold with the best balanced accuracy on the held-out tasks, store it
     with the ORM checkpoint (orm_calibration.json) and label with it."""
@@ -659,8 +659,9 @@ def _demo_cpu() -> RunConfig:
     # (`eval_policy`, docs/results.md); not offering an action that changed nothing did nothing.
     # The ORM ends its prompt with facts read off it (orm.checks: the instruction's names the
     # trajectory never shows, whether the answer is on the page) and reads 512 tokens, which buys
-    # 4 epochs in the minutes 2 took at 1,024: held-out balanced accuracy 0.714 -> 0.875, and
-    # 0.636 -> 0.846 on near-misses, on one phase-0 run (`orm_measure --retrain`, docs/results.md).
+    # 4 epochs in the minutes 2 took at 1,024: held-out balanced accuracy 0.714 -> 0.876, and
+    # 0.636 -> 0.856 on near-misses, on one phase-0 run's data (three seeds: means 0.863 and
+    # 0.847; `orm_measure --retrain`, docs/results.md).
     base = RunConfig()
     return dataclasses.replace(
         base,

@@ -120,9 +120,8 @@ def _norm(text: str) -> str:
 
 
 _EXAMPLE = re.compile(r'\b(?:like|e\.g\.,?|such as|for example,?)\s*"[^"]*"', re.IGNORECASE)
-_PLACEHOLDER = re.compile(
-    r"(?<![\w'])[A-HJ-Z](?![\w'])"
-)  # a lone capital: "...: H", where H is ...
+# a lone capital other than I, as in "...: H", where H is ...
+_PLACEHOLDER = re.compile(r"(?<![\w'])[A-HJ-Z](?![\w'])")
 
 
 def _is_name(word: str, starts: bool) -> bool:
@@ -204,7 +203,7 @@ def orm_checks(intent: str, responses: Sequence[str], last_html: str) -> str:
     appear in neither the actions nor the final page, whether the final answer appears on that
     page, and how many actions repeat the one before. No ground truth goes in.
 
-    The lines end with one word each, and the count of missing names comes last: the prompt ends
+    The last three lines end in one word each, and the count of missing names comes last: the prompt ends
     with them, so a small model without induction heads finds each fact at a fixed distance
     before its answer, by position alone."""
     seen = _norm(" ".join(responses) + " " + last_html)

@@ -1,5 +1,6 @@
 """`python manage.py orm_measure --run ID [--json] [--retrain [--set K=V ...]] [--judge-url URL
---judge-model NAME] [--skip-run-orms]`: how well a run's ORMs tell success from failure, against ground truth.
+--judge-model NAME] [--skip-run-orms]`: how well a run's ORMs tell success from failure, against
+ground truth.
 
 For each ORM of the run: accuracy, balanced accuracy, precision, recall, specificity and the
 counts of successes and failures judged, on the held-out test-task groups (oracle successes,
