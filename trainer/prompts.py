@@ -203,9 +203,9 @@ def orm_checks(intent: str, responses: Sequence[str], last_html: str) -> str:
     appear in neither the actions nor the final page, whether the final answer appears on that
     page, and how many actions repeat the one before. No ground truth goes in.
 
-    The last three lines end in one word each, and the count of missing names comes last: the prompt ends
-    with them, so a small model without induction heads finds each fact at a fixed distance
-    before its answer, by position alone."""
+    The last three lines end in one word each, and the count of missing names comes last: the
+    prompt ends with them, so a small model without induction heads finds each fact at a fixed
+    distance before its answer, by position alone."""
     seen = _norm(" ".join(responses) + " " + last_html)
     missing = [t for t in instruction_terms(intent) if _norm(t) not in seen]
     listed = "; ".join(missing[:MAX_LISTED_TERMS]) + (
