@@ -60,3 +60,20 @@ def test_train_run_names_the_unknown_key():
 def test_orm_measure_names_a_missing_run():
     with pytest.raises(CommandError, match="no run 987654"):
         call_command("orm_measure", "--run", "987654", stdout=StringIO())
+
+
+def test_orm_measure_with_skip_run_orms_leaves_the_runs_own_orms_out(django_user_model):
+    import json
+
+    from apps.runs.models import Checkpoint
+    from tests.web.factories import make_run
+
+    run = make_run(django_user_model.objects.create_user("owner"))
+    Checkpoint.objects.create(run=run, kind=Checkpoint.Kind.ORM, path="/no/such/orm")
+    both = StringIO()
+    call_command("orm_measure", "--run", str(run.pk), "--json", stdout=both)
+    (own,) = json.loads(both.getvalue())["orms"]  # nothing held out yet: listed, nothing scored
+    assert own["path"] == "/no/such/orm" and own["heldout"] == {} and own["rollouts"] == {}
+    alone = StringIO()
+    call_command("orm_measure", "--run", str(run.pk), "--json", "--skip-run-orms", stdout=alone)
+    assert json.loads(alone.getvalue())["orms"] == []
