@@ -90,16 +90,10 @@ def rollouts(
     return asyncio.run(_episodes(world_url, tasks, policy_for, chromium, limits))
 
 
-def orm_accuracy(
-    orm_dir: str,
-    tasks: list[Task],
-    results: list[Any],
-    max_seq_len: int,
-    variant: str = "webrl",
-    checks: bool = False,
-) -> dict:
-    """[P(YES) >= 0.5] of the ORM (§4) against the ground-truth score, over episodes with one."""
-    from trainer.learn.orm import classification_metrics, orm_scores
+def orm_accuracy(orm_dir: str, tasks: list[Task], results: list[Any], cfg: RunConfig) -> dict:
+    """[P(YES) >= 0.5] of the ORM (§4) against the ground-truth score, over episodes with one; its
+    prompts built and cut under `cfg` as in training."""
+    from trainer.learn.orm import classification_metrics, orm_scores, orm_seq_len
     from trainer.prompts import build_orm_prompt
 
     prompts, labels = [], []
@@ -109,13 +103,17 @@ def orm_accuracy(
         responses = [s.response for s in result.steps]
         prompts.append(
             build_orm_prompt(
-                task.intent, responses, result.last_html, variant=variant, checks=checks
+                task.intent,
+                responses,
+                result.last_html,
+                variant=cfg.rollout.prompt,
+                checks=cfg.orm.checks,
             )
         )
         labels.append(result.score >= 1.0)
     if not prompts:
         return {"n": 0}
-    probs = orm_scores(orm_dir, prompts, max_seq_len=max_seq_len, device="cpu")
+    probs = orm_scores(orm_dir, prompts, max_seq_len=orm_seq_len(cfg), device="cpu")
     return {"n": len(prompts), "positives": sum(labels), **classification_metrics(probs, labels)}
 
 
@@ -187,20 +185,7 @@ def measure(
     kept_policy = rollouts(world_url, kept, lambda task: policy, chromium, *agent)
     kept_oracle = rollouts(world_url, kept, oracle_policy, chromium, view, cfg.rollout.prompt)
     t_kept = time.time() - t0
-    from trainer.learn.orm import orm_seq_len
-
-    orm = (
-        orm_accuracy(
-            orm,
-            kept + kept,
-            kept_policy + kept_oracle,
-            orm_seq_len(cfg),
-            cfg.rollout.prompt,
-            cfg.orm.checks,
-        )  # fmt: skip
-        if orm
-        else None
-    )
+    orm = orm_accuracy(orm, kept + kept, kept_policy + kept_oracle, cfg) if orm else None
     critic_values = [t.critic_value for t in kept if t.critic_value is not None]
     return {
         "run": run.pk,

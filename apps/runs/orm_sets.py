@@ -69,10 +69,9 @@ def score_examples(config: RunConfig, orm: Checkpoint, examples: list[dict]) -> 
         from trainer.serve.orm_judge import judge_from_config
 
         return judge_from_config(config.orm).p_yes(examples)
-    from trainer.learn.orm import example_prompt, orm_scores, orm_seq_len
+    from trainer.learn.orm import example_scores
 
-    return orm_scores(orm.path, [example_prompt(ex, config.rollout.prompt, config.orm.checks) for ex in examples],
-                      max_seq_len=orm_seq_len(config), device=config.engine.device)  # fmt: skip
+    return example_scores(config, orm.path, examples)
 
 
 def orm_threshold(config: RunConfig, orm: Checkpoint) -> float:

@@ -111,6 +111,17 @@ def orm_scores(
     return p_yes(model, load_tokenizer(orm_dir), prompts, max_seq_len=max_seq_len)
 
 
+def example_scores(
+    config: RunConfig, orm_dir: str | Path, examples: Sequence[dict[str, Any]]
+) -> list[float]:
+    """P(YES) per example with the ORM in `orm_dir`, its prompts built and cut as `config` trains
+    them (`rollout.prompt`, `orm.checks`, `orm.max_seq_len`)."""
+    prompts = [example_prompt(ex, config.rollout.prompt, config.orm.checks) for ex in examples]
+    return orm_scores(
+        orm_dir, prompts, max_seq_len=orm_seq_len(config), device=config.engine.device
+    )
+
+
 def classification_metrics(
     probs: Sequence[float], labels: Sequence[bool], threshold: float = 0.5
 ) -> dict[str, float]:
@@ -182,12 +193,7 @@ def train_orm(
     result["orm/train_yes"] = float(sum(r["action"] == "YES" for r in records))
     result["orm/threshold"] = o.threshold
     if held and result.get("model_dir"):
-        probs = orm_scores(
-            result["model_dir"],
-            [example_prompt(ex, config.rollout.prompt, o.checks) for ex in held],
-            max_seq_len=orm_seq_len(config),
-            device=config.engine.device,
-        )
+        probs = example_scores(config, result["model_dir"], held)
         labels = [example_label(ex) for ex in held]
         default = classification_metrics(probs, labels, o.threshold)
         threshold = calibrate_threshold(probs, labels, o.threshold) if o.calibrate else o.threshold
