@@ -92,8 +92,11 @@ def cast(db, django_user_model):
     return make_cast(django_user_model)
 
 
-def start_worker(queues: str, name: str, extra_env: dict | None = None) -> subprocess.Popen:
-    """A real Celery worker on the test's Redis, consuming `queues` (comma-separated)."""
+def start_worker(
+    queues: str, name: str, extra_env: dict | None = None, pool: str = "solo"
+) -> subprocess.Popen:
+    """A real Celery worker on the test's Redis, consuming `queues` (comma-separated); `pool` is
+    "solo" (one process, the tests' default) or "prefork" with one child, as deployments run."""
     env = {**os.environ, **(extra_env or {})}
     proc = subprocess.Popen(
         [
@@ -108,7 +111,8 @@ def start_worker(queues: str, name: str, extra_env: dict | None = None) -> subpr
             "-n",
             f"{name}@%h",
             "--pool",
-            "solo",
+            pool,
+            *(["--concurrency", "1"] if pool == "prefork" else []),
             "-l",
             "WARNING",
             "--without-mingle",

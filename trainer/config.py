@@ -574,7 +574,12 @@ RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("eval.temperature", 0.0, None), ("eval.max_tokens", 1, None),
 )  # fmt: skip
 MAX_TEXT = 4096  # a path, URL or name
-URL_FIELDS = ("rollout.server_url", "curriculum.generator_url", "curriculum.feasibility_url")
+URL_FIELDS = (
+    "rollout.server_url",
+    "curriculum.generator_url",
+    "curriculum.feasibility_url",
+    "orm.judge_url",
+)
 
 
 def _leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from celery import Celery
 from kombu import Queue
@@ -20,6 +21,9 @@ app.autodiscover_tasks()
 
 
 @app.task(name="webrl.ping")
-def ping(value: int) -> dict:
-    """A round trip for health checks and tests."""
+def ping(value: int, hold_s: float = 0.0) -> dict:
+    """A round trip for health checks and tests; `hold_s` keeps the worker busy that long first
+    (at most 30 s), so that a test can look at the broker while a task runs."""
+    if hold_s > 0:
+        time.sleep(min(float(hold_s), 30.0))
     return {"pong": value, "pid": os.getpid()}

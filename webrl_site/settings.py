@@ -114,7 +114,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Messages are acknowledged when a task starts, and the database claim is the truth about who works
-# on what (docs/INTERFACES.md, "Liveness"): a stage lasts hours, longer than any visibility timeout
+# on what (docs/RELIABILITY.md, "Liveness"): a stage lasts hours, longer than any visibility timeout
 # that still redelivers a lost message in useful time, and a redelivered stage running twice would
 # share world instances. A message lost with its worker is re-sent by the reaper.
 CELERY_TASK_ACKS_LATE = False

@@ -59,6 +59,17 @@ def disk_usage(run_ids: list[int] | None = None) -> list[dict]:
     return rows
 
 
+def demo_cache_usage() -> dict:
+    """The demonstration cache under CHECKPOINT_ROOT (apps.runs.demo_cache): shared by every run,
+    never pruned (its entries are keyed by task, settings and source), so reported on its own
+    line; delete the directory to empty it."""
+    from apps.runs.demo_cache import CACHE_DIR
+
+    path = Path(settings.CHECKPOINT_ROOT) / CACHE_DIR
+    entries = list(path.rglob("*.json.gz")) if path.is_dir() else []
+    return {"path": str(path), "entries": len(entries), "bytes": _size(path)}
+
+
 def _outermost(paths: set[Path]) -> list[Path]:
     """Paths none of whose ancestors is in the set (so nothing is counted twice)."""
     resolved = sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts))

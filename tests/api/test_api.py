@@ -212,27 +212,54 @@ class DataEndpointTests(ApiTestCase):
 
 
 class ExportEndpointTests(ApiTestCase):
-    def test_everyone_downloads_an_export_that_datasets_loads(self):
+    async def export(self, path: str):
+        headers = {"Authorization": f"Bearer {self.keys['outsider']}"}
+        response = await self.async_client.get("/api" + path, headers=headers)
+        assert response.status_code == 200, response.content
+        # An async iterator, read chunk by chunk as it is sent: under ASGI a sync one (a
+        # FileResponse's too) is read whole into memory first.
+        assert response.is_async
+        body = b"".join([chunk async for chunk in response.streaming_content])
+        assert int(response["Content-Length"]) == len(body)
+        return response, body
+
+    async def test_everyone_downloads_an_export_that_datasets_loads(self):
         import tempfile
         from pathlib import Path
 
         import datasets
+        from asgiref.sync import sync_to_async
 
-        run = make_run(self.owner)
-        phase = make_phase(run, 1)
-        make_trajectory(run, phase=phase, p_yes=0.9, steps=2)
-        make_trajectory(run, phase=phase, p_yes=0.1, steps=1)
-        response = self.call("get", f"/runs/{run.pk}/export?kind=orm&format=parquet")
-        assert response.status_code == 200
+        @sync_to_async
+        def arrange() -> Run:
+            run = make_run(self.owner)
+            phase = make_phase(run, 1)
+            make_trajectory(run, phase=phase, p_yes=0.9, steps=2)
+            make_trajectory(run, phase=phase, p_yes=0.1, steps=1)
+            return run
+
+        run = await arrange()
+        response, body = await self.export(f"/runs/{run.pk}/export?kind=orm&format=parquet")
         assert response["Content-Type"] == "application/vnd.apache.parquet"
         assert f"run-{run.pk}-orm-parquet.parquet" in response["Content-Disposition"]
+        assert response["Content-Disposition"].startswith("attachment")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "orm.parquet"
-            path.write_bytes(b"".join(response.streaming_content))
+            path.write_bytes(body)
             rows = datasets.load_dataset("parquet", data_files=str(path), split="train",
                                          cache_dir=str(Path(tmp) / "cache"))  # fmt: skip
         assert sorted(rows["completion"]) == ["NO", "YES"]
         assert set(rows["label_source"]) == {"orm"}
+
+    async def test_a_large_export_is_sent_in_chunks(self):
+        from apps.api import runs as api_runs
+
+        handle = open(__file__, "rb")  # noqa: SIM115 (file_chunks closes it)
+        chunks = [chunk async for chunk in api_runs.file_chunks(handle, size=1000)]
+        assert handle.closed
+        with open(__file__, "rb") as whole:
+            assert b"".join(chunks) == whole.read()
+        assert len(chunks) > 2 and all(len(c) == 1000 for c in chunks[:-1])
 
     def test_an_empty_or_impossible_export_answers_in_the_error_shape(self):
         run = make_run(self.owner)

@@ -25,6 +25,8 @@ from trainer.config import ConfigError, preset
         ("curriculum.generator_url=file:///etc/passwd", "curriculum.generator_url"),
         ("curriculum.feasibility_url=http://", "curriculum.feasibility_url"),
         ("curriculum.feasibility_url=http://judge:notaport/v1", "port"),
+        ("orm.judge_url=judge.example.org/v1", "orm.judge_url: expected http(s)://host"),
+        ("orm.judge_url=file:///etc/passwd", "orm.judge_url"),
         ("eval.split=te\x00st", "eval.split: contains a NUL"),
     ],
 )
@@ -36,7 +38,8 @@ def test_bad_values_are_refused_with_the_key_named(override, message):
 def test_good_values_pass():
     config = preset("demo-cpu").with_overrides(
         ["run.phases=0", "rollout.server_url=http://vllm:8000/v1",
-         "curriculum.feasibility_url=https://judge.example.org", "engine.checkpoint_root=runs/a"]
+         "curriculum.feasibility_url=https://judge.example.org", "engine.checkpoint_root=runs/a",
+         "orm.judge_url=http://judge:8000/v1"]
     )  # fmt: skip
     assert config.run.phases == 0 and config.engine.checkpoint_root == "runs/a"
     assert preset("paper-llama8b").run.phases == 8

@@ -89,6 +89,15 @@ def test_the_disk_usage_command_reports_each_run(owner, roots):
     assert row["run"] == run.pk and row["checkpoints_bytes"] == 5000
     assert row["screenshots_bytes"] == 2 * 1002
     assert row["total_bytes"] == 5000 + 2004
+    assert json.loads(out.getvalue())["demo_cache"]["entries"] == 0
+    cache = roots.CHECKPOINT_ROOT / "demo-cache" / "ab"
+    cache.mkdir(parents=True)
+    (cache / "abcd.json.gz").write_bytes(b"x" * 300)
+    out = io.StringIO()
+    call_command("disk_usage", "--json", stdout=out)
+    assert json.loads(out.getvalue())["demo_cache"] == {
+        "path": str(roots.CHECKPOINT_ROOT / "demo-cache"), "entries": 1, "bytes": 300}  # fmt: skip
     text = io.StringIO()
     call_command("disk_usage", stdout=text)
     assert f"run {run.pk:>5}" in text.getvalue() and "4.9 kB" in text.getvalue()
+    assert "demo cache: 1 demonstration(s), 300 B" in text.getvalue()

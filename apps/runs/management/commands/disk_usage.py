@@ -1,5 +1,6 @@
 """`python manage.py disk_usage [--run ID ...] [--json] [--prune]`: checkpoint and screenshot bytes
-per run; `--prune` first deletes screenshots older than SCREENSHOT_KEEP_PHASES phases."""
+per run, and the shared demonstration cache; `--prune` first deletes screenshots older than
+SCREENSHOT_KEEP_PHASES phases."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from apps.runs.retention import disk_usage, prune_screenshots
+from apps.runs.retention import demo_cache_usage, disk_usage, prune_screenshots
 
 
 def _human(n: int) -> str:
@@ -30,8 +31,11 @@ class Command(BaseCommand):
     def handle(self, *args, run, as_json: bool, prune: bool, **options):
         removed = prune_screenshots() if prune else None
         rows = disk_usage(run)
+        cache = demo_cache_usage()
         if as_json:
-            self.stdout.write(json.dumps({"runs": rows, "pruned_screenshots": removed}))
+            self.stdout.write(
+                json.dumps({"runs": rows, "demo_cache": cache, "pruned_screenshots": removed})
+            )
             return
         if removed is not None:
             self.stdout.write(f"pruned {removed} screenshot(s)")
@@ -41,3 +45,7 @@ class Command(BaseCommand):
                 f"  screenshots {_human(r['screenshots_bytes']):>9}  total {_human(r['total_bytes']):>9}"
                 f"  {r['name']}"
             )
+        self.stdout.write(
+            f"demo cache: {cache['entries']} demonstration(s), {_human(cache['bytes'])}"
+            f" in {cache['path']} (shared by all runs; delete it to empty it)"
+        )
