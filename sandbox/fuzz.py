@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 
@@ -23,6 +24,8 @@ from trainer.bench.fuzz import fuzz_outputs, parse_all
 from trainer.env.pool import BrowserPool
 from trainer.env.types import EpisodeLimits, PolicyOutput
 from trainer.env.webarena import resolve_placeholders
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 LIMITS = dict(
     max_repeats=1_000_000, max_parse_failures=1_000_000, action_timeout_s=15.0,
@@ -48,7 +51,7 @@ async def fuzz_live(
     seed: int = 0,
     steps_per_episode: int = 40,
     instances: int = 1,
-    chromium: str = "/usr/bin/chromium",
+    chromium: str | None = None,
 ) -> dict:
     """Run `inputs` fuzzed outputs through real episodes; returns the counts."""
     outputs = fuzz_outputs(seed)
@@ -69,7 +72,7 @@ async def fuzz_live(
         with WorldThread(instances, free_port_block()) as world, WorldClient(world.url) as client:
             urls = client.site_urls(0)
             storage, origins = client.storage_state(0), client.allowed_origins(0)
-            async with BrowserPool(contexts=1, executable_path=chromium) as pool:
+            async with BrowserPool(contexts=1, executable_path=chromium or CHROMIUM) as pool:
                 while counts["tried"] < inputs:
                     task = resolve_placeholders(tasks[counts["episodes"] % len(tasks)], urls)
                     await asyncio.to_thread(client.reset_ms, 0)  # a private world: no lease
@@ -113,9 +116,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="further outputs through the parser alone")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--chromium", default=CHROMIUM,
+                        help="the browser binary (default: $CHROMIUM_PATH or /usr/bin/chromium)")  # fmt: skip
     args = parser.parse_args(argv)
     parsed = parse_all(fuzz_outputs(args.seed + 1), args.parse_only)
-    live = asyncio.run(fuzz_live(args.inputs, args.seed))
+    live = asyncio.run(fuzz_live(args.inputs, args.seed, chromium=args.chromium))
     out = {"parser_only": parsed, "live": live}
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))
     return 0 if live["unhandled"] == 0 else 1

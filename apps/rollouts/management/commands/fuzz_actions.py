@@ -1,8 +1,9 @@
-"""`python manage.py fuzz_actions [--inputs 10000] [--parse-only 100000] [--json]`: hostile model
+"""`python manage.py fuzz_actions [--inputs 10000] [--parse-only 100000] [--json] [--chromium PATH]`: hostile model
 outputs through the action parser and executor on live pages of a private world (`sandbox.fuzz`)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from sandbox.fuzz import main
@@ -16,9 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--parse-only", type=int, default=100_000)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", action="store_true")
+        parser.add_argument("--chromium", default=None, help="default: settings.CHROMIUM_PATH")
 
-    def handle(self, *args, inputs, parse_only, seed, json, **options):
-        argv = ["--inputs", str(inputs), "--parse-only", str(parse_only), "--seed", str(seed)]
+    def handle(self, *args, inputs, parse_only, seed, json, chromium, **options):
+        argv = ["--inputs", str(inputs), "--parse-only", str(parse_only), "--seed", str(seed),
+                "--chromium", chromium or settings.CHROMIUM_PATH]  # fmt: skip
         code = main(argv + (["--json"] if json else []))
         if code:
             raise SystemExit(code)
