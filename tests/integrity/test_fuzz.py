@@ -31,3 +31,10 @@ def test_fuzzed_outputs_run_through_live_episodes_without_an_unhandled_error():
     counts = asyncio.run(fuzz_live(300, seed=11, steps_per_episode=30))
     assert counts["tried"] >= 300 and counts["executed"] > 30, counts
     assert counts["unhandled"] == 0, counts["unhandled_errors"]
+
+
+def test_the_fuzz_command_names_a_missing_browser():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="no Chromium at /nonexistent/chromium"):
+        call_command("fuzz_actions", "--inputs", "1", "--chromium", "/nonexistent/chromium")

@@ -3,8 +3,10 @@ outputs through the action parser and executor on live pages of a private world 
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from sandbox.fuzz import main
 
@@ -20,8 +22,11 @@ class Command(BaseCommand):
         parser.add_argument("--chromium", default=None, help="default: settings.CHROMIUM_PATH")
 
     def handle(self, *args, inputs, parse_only, seed, json, chromium, **options):
+        chromium = chromium or settings.CHROMIUM_PATH
+        if not os.access(chromium, os.X_OK):
+            raise CommandError(f"no Chromium at {chromium}: pass --chromium or set CHROMIUM_PATH")
         argv = ["--inputs", str(inputs), "--parse-only", str(parse_only), "--seed", str(seed),
-                "--chromium", chromium or settings.CHROMIUM_PATH]  # fmt: skip
+                "--chromium", chromium]  # fmt: skip
         code = main(argv + (["--json"] if json else []))
         if code:
             raise SystemExit(code)
