@@ -4,6 +4,7 @@ Writes call the same service functions as the pages: `add_human_label`, `approve
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from django.shortcuts import get_object_or_404
@@ -182,7 +183,17 @@ def list_tasks(request, filters: Query[TaskFilters]):
     return page_of(rows, filters, task_out)
 
 
+def _is_json_object(body: bytes) -> bool:
+    try:
+        return isinstance(json.loads(body), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
 def _decide(request, task_id: int, payload: DecisionIn | None, decide) -> dict:
+    if request.body.strip() and not _is_json_object(request.body):
+        # ninja reads a body that is JSON but not an object (NaN, [1], "x") as "no note"
+        raise HttpError(422, 'The body must be empty or a JSON object such as {"note": "..."}.')
     task = get_object_or_404(Task.objects.only("id", "origin"), pk=task_id)
     if task.origin != Task.Origin.GENERATED:
         raise HttpError(409, "Only generated tasks are curated; this one is a seed task.")

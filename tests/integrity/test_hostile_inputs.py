@@ -200,3 +200,85 @@ def test_import_tasks_refuses_hostile_files_and_stores_nothing(tmp_path, scene, 
         result = json.loads(out.getvalue())
         assert result["ok"] == 0 and why in json.dumps(result["errors"]), result
     assert snapshot() == before
+
+
+def _api(client, method: str, path: str, key: str, body: str | None = None) -> dict:
+    TRIED["n"] += 1
+    kw = {"headers": {"Authorization": f"Bearer {key}"}}
+    if body is not None:
+        kw.update(data=body, content_type="application/json")
+    response = getattr(client, method)("/api" + path, **kw)
+    assert response.status_code < 500, (method, path, (body or "")[:60], response.content[:200])
+    assert 400 <= response.status_code < 500, (
+        method,
+        path,
+        (body or "")[:60],
+        response.status_code,
+    )
+    error = response.json()["error"]  # the API's one error shape
+    assert error["status"] == response.status_code and error["message"]
+    return error
+
+
+BODIES = [
+    "",  # no body at all
+    "{",  # cut short
+    "\x00",
+    DEEP,
+    "[]",
+    '"a string"',
+    "NaN",
+    '{"name": NaN}',
+    '{"name": Infinity, "overrides": {}}',
+    '{"name": 1e999}',
+    '{"name": ["x"]}',
+    '{"name": {"$gt": ""}}',
+    json.dumps({"name": HUGE}),
+    json.dumps({"name": "a\x00b"}),
+    json.dumps({"name": "r", "preset": "no-such-preset"}),
+    json.dumps({"name": "r", "overrides": []}),
+    json.dumps({"name": "r", "overrides": {"run.phases": float("nan")}}, allow_nan=True),
+    json.dumps({"name": "r", "overrides": {"run.phases": -1}}),
+    json.dumps({"name": "r", "overrides": {"run.phases": 10**30}}),
+    json.dumps({"name": "r", "overrides": {"actor.lr": "fast"}}),
+    json.dumps({"name": "r", "overrides": {"no.such": 1}}),
+    json.dumps({"name": "r", "overrides": {"rollout.server_url": "file:///etc/passwd"}}),
+    json.dumps({"name": "r", "overrides": {"eval.split": "te\x00st"}}),
+    json.dumps({"name": "r", "overrides": {"x" * 5000: 1}}),
+]
+LABEL_BODIES = ["", DEEP, "NaN", '{"label": NaN}', '{"label": "maybe"}', '{"label": null}',
+                json.dumps({"label": True, "note": HUGE}), json.dumps({"label": True, "note": "\x00"}),
+                '{"label": [true]}']  # fmt: skip
+NOTE_BODIES = [DEEP, "NaN", '{"note": NaN}', json.dumps({"note": HUGE}),
+               json.dumps({"note": "a\x00"}), '{"note": {"x": 1}}', "[1, 2]"]  # fmt: skip
+QUERIES = ["run=NaN", "run=-1", "run=1e999", "run=99999999999999999999999", "status=%00",
+           "page=0", "page=-5", "page_size=100000000", "phase=abc", "outcome=" + "x" * 5000,
+           "labelled=maybe", "kind=%00", "run=1&run=2&run=x"]  # fmt: skip
+
+
+def test_the_json_api_refuses_hostile_bodies_and_queries_and_stores_nothing(client, scene):
+    """Every write of the API (a run, a label, a curation decision, a cancel) and its list
+    filters: a 4xx in the API's error shape, never a 500, and the database unchanged."""
+    from apps.api.services import create_token
+
+    keys = {name: create_token(scene[name], "hostile")[1] for name in ("owner", "reviewer")}
+    before = snapshot()
+    for body in BODIES:
+        _api(client, "post", "/runs", keys["owner"], body)
+    traj, gen, run = scene["traj"].pk, scene["gen"].pk, scene["run"].pk
+    for body in LABEL_BODIES:
+        _api(client, "post", f"/trajectories/{traj}/labels", keys["reviewer"], body)
+    for body in NOTE_BODIES:
+        _api(client, "post", f"/tasks/{gen}/approve", keys["reviewer"], body)
+        _api(client, "post", f"/tasks/{gen}/reject", keys["reviewer"], body)
+    for path in (f"/runs/{2**63}/cancel", "/runs/0/cancel", "/runs/-1/cancel",
+                 f"/trajectories/{2**70}/labels", "/tasks/NaN/approve"):  # fmt: skip
+        _api(client, "post", path, keys["owner"], "{}")
+    for base in ("/runs", "/trajectories", "/tasks", "/checkpoints", f"/runs/{run}/metrics",
+                 f"/runs/{run}/export"):  # fmt: skip
+        for query in QUERIES:
+            TRIED["n"] += 1
+            response = client.get(f"/api{base}?{query}",
+                                  headers={"Authorization": f"Bearer {keys['owner']}"})  # fmt: skip
+            assert response.status_code < 500, (base, query, response.content[:200])
+    assert snapshot() == before
