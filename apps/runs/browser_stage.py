@@ -44,7 +44,9 @@ MAX_EPISODE_ATTEMPTS = 3
 
 
 def orphan_after_s() -> float:
-    """A running trajectory with no new step for this long lost its worker; any shard may retake it."""
+    """A running trajectory whose shard has not beaten for it (`beat_trajectories`, every BEAT_S
+    while its episode runs, however slow a step) for this long lost its worker; any shard may
+    retake it."""
     return float(settings.TRAJECTORY_STALE_S)
 
 
