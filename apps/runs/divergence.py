@@ -53,3 +53,66 @@ def divergence_report(run: Run, phase: int | None = None, examples: int = 3) -> 
             "intent": traj.task.intent,
         })  # fmt: skip
     return {"run": run.pk, "phase": phase, **summarise(rows, examples)}
+
+
+def valid_action_coverage(run: Run, purpose: str = Trajectory.Purpose.DEMO) -> dict:
+    """How many of the oracle's steps (its waiting steps left out) on the run's `purpose` episodes
+    (phase 0's demonstrations, or `heldout` on test tasks) the run's valid-action set holds on the
+    page the oracle saw: a task with a step outside it cannot be solved along the oracle's path
+    under `rollout.decoding="valid_actions"`."""
+    from collections import Counter
+
+    from trainer.config import RunConfig
+    from trainer.env.actions import Action, parse_action
+    from trainer.env.valid_actions import valid_actions
+
+    config = RunConfig.from_dict(run.config)
+    r = config.rollout
+    episodes = Trajectory.objects.filter(run=run, purpose=purpose, status="ok", score__gte=1.0)
+    episodes = list(episodes.select_related("task"))
+    if not episodes:
+        raise DivergenceError(f"run {run.pk} has no successful {purpose} episodes")
+    steps = Step.objects.filter(trajectory__in=episodes).order_by("trajectory_id", "index")
+    by_traj: dict[int, list[Step]] = {}
+    for step in steps.only("trajectory_id", "index", "observation", "response"):
+        by_traj.setdefault(step.trajectory_id, []).append(step)
+    kinds: Counter = Counter()
+    missed_kinds: Counter = Counter()
+    templates: Counter = Counter()
+    examples: list[dict] = []
+    blocked = 0
+    for traj in episodes:
+        intent = traj.task.intent
+        question = r.answer_questions and intent.rstrip().endswith("?")
+        missed = False
+        for step in by_traj.get(traj.pk, []):
+            if is_waiting_step(step.response):
+                continue
+            action = parse_action(step.response)
+            kind = action.kind.value if isinstance(action, Action) else "unparsed"
+            allowed = set(valid_actions(intent, step.observation, arguments=r.arguments,
+                                        empty_exit=not question))  # fmt: skip
+            call = step.response.strip().splitlines()[-1].strip() if step.response.strip() else ""
+            kinds[kind] += 1
+            if step.response.strip() in allowed or call in allowed:
+                continue
+            missed_kinds[kind] += 1
+            missed = True
+            if len(examples) < 10:
+                examples.append({"intent": intent, "step": step.index, "oracle": call})
+        if missed:
+            blocked += 1
+            config_ = traj.task.config if isinstance(traj.task.config, dict) else {}
+            templates[str(config_.get("intent_template", "?"))] += 1
+    return {
+        "run": run.pk,
+        "purpose": purpose,
+        "tasks": len(episodes),
+        "tasks_with_a_step_outside": blocked,
+        "steps": sum(kinds.values()),
+        "steps_outside": sum(missed_kinds.values()),
+        "steps_by_kind": dict(kinds.most_common()),
+        "outside_by_kind": dict(missed_kinds.most_common()),
+        "outside_by_template": dict(templates.most_common()),
+        "examples": examples,
+    }

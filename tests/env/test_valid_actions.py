@@ -87,7 +87,12 @@ def test_exit_messages_are_empty_small_numbers_or_spans_of_the_page_and_instruct
         "build-cache",
     ):
         assert want in messages, want
-    assert "Order #1206 was placed by Mara Quinn" not in messages  # longer than 6 page words
+    assert "Order #1206 was placed by Mara Quinn" in messages  # 7 words: as long as an address
+    assert "Maple Row Travel, Dutch Oven" in messages  # consecutive short texts, listed
+    long = "<html> <p> one two three four five six seven eight nine </p> </html>"
+    cut = {parse_action(a).argument for a in valid_actions("x", long) if a.startswith("exit(")}
+    assert "one two three four five six seven eight" in cut
+    assert "one two three four five six seven eight nine" not in cut  # over 8 page words
 
 
 def test_element_actions_also_come_with_the_oracles_comment_line():
@@ -233,3 +238,30 @@ def test_free_decoding_hands_the_policy_no_valid_actions(env, pages):
     limits = EpisodeLimits(screenshots=False)
     env.run(env.pool.run_episode(task, policy, limits=limits, evaluate=False))
     assert seen[0].valid_actions is None
+
+
+def test_the_oracles_own_arguments_and_answers_are_in_the_set():
+    """Steps of the built-in world's oracle that the set once left out: a quoted title searched
+    with its own question mark, a shipping option picked by the instruction's words, a 7-word
+    address, and a list of labels read off one element each."""
+    page = (
+        '<html> <input id="1" type="search" placeholder="Search posts"> </input>'
+        ' <select id="2" data-testid="shipping-method"> <option> Flat Rate ($5.00) </option>'
+        " <option> Express Two-Day ($15.00) </option> </select>"
+        " <p> 53 Station Road, Calder Bridge LV3 8AL </p>"
+        ' Labels <a id="3"> good first issue </a> <button id="4" title="Remove"> × </button>'
+        ' <a id="5"> testing </a> <button id="6" title="Remove"> × </button> </html>'
+    )
+    intent = (
+        'What is the karma of the user who posted "Thoughts on a trilogy?"? Use Flat Rate shipping.'
+    )
+    actions = set(valid_actions(intent, page, arguments="phrases", empty_exit=False))
+    assert 'do(action="Search", argument="Thoughts on a trilogy?", element="1")' in actions
+    assert 'do(action="Select Dropdown Option", argument="Flat Rate", element="2")' in actions
+    assert (
+        'do(action="Select Dropdown Option", argument="Flat Rate ($5.00)", element="2")' in actions
+    )
+    assert 'exit(message="53 Station Road, Calder Bridge LV3 8AL")' in actions
+    assert 'exit(message="good first issue, testing")' in actions
+    # the instruction's words that are in no option are not offered to the select
+    assert 'do(action="Select Dropdown Option", argument="karma", element="2")' not in actions

@@ -72,3 +72,38 @@ def test_the_text_report_and_its_errors(run, owner):
         call_command("policy_divergence", "--run", str(make_run(owner).pk))
     with pytest.raises(CommandError, match="no evaluation episode of phase 3"):
         call_command("policy_divergence", "--run", str(run.pk), "--phase", "3")
+
+
+def _demo(run, phase, intent, steps):
+    task = make_task(intent, config={"intent_template": intent})
+    traj = Trajectory.objects.create(task=task, run=run, phase=phase, purpose="demo", status="ok",
+                                     score=1.0, step_count=len(steps))  # fmt: skip
+    for i, (page, response) in enumerate(steps):
+        Step.objects.create(trajectory=traj, index=i, observation=page, response=response)
+
+
+def test_coverage_counts_the_oracle_steps_outside_the_valid_action_set(owner):
+    run = make_run(owner)
+    phase = make_phase(run, 0)
+    page = ('<html> <input id="5" type="search" placeholder="Search"> </input>'
+            " <p> Price: $23.99 </p> </html>")  # fmt: skip
+    inside = 'do(action="Search", argument="Maple Row Dutch Oven", element="5")'
+    outside = 'do(action="Type", argument="Ashford on Monday: 06:00", element="5")'
+    _demo(run, phase, "What is the price of Maple Row Dutch Oven?",
+          [(page, inside), (page, WAIT), (page, 'exit(message="$23.99")')])  # fmt: skip
+    _demo(run, phase, 'Post "Ashford on Monday: H", where H is its hour.',
+          [(page, outside), (page, 'exit(message="")')])  # fmt: skip
+    out = io.StringIO()
+    call_command("policy_divergence", "--run", str(run.pk), "--coverage", "--json", stdout=out)
+    cover = json.loads(out.getvalue())
+    assert (cover["tasks"], cover["tasks_with_a_step_outside"]) == (2, 1)
+    assert (cover["steps"], cover["steps_outside"]) == (4, 1)  # the waiting step is left out
+    assert cover["outside_by_kind"] == {"type": 1}
+    assert cover["examples"][0]["oracle"] == outside
+    text = io.StringIO()
+    call_command("policy_divergence", "--run", str(run.pk), "--coverage", stdout=text)
+    assert "1 of 4 oracle steps are outside the valid-action set; 1 of 2 tasks" in text.getvalue()
+    with pytest.raises(CommandError, match="no successful heldout episodes"):
+        call_command(
+            "policy_divergence", "--run", str(run.pk), "--coverage", "--purpose", "heldout"
+        )

@@ -13,13 +13,19 @@ from dataclasses import dataclass, field
 MAX_SPAN_WORDS = 14
 """Longest argument, in words, cut from the instruction (the pilot of issue 19 held the gold
 argument in 149 of 150 steps with 14)."""
-MAX_PAGE_SPAN_WORDS = 6
-"""Longest exit message, in words, cut from one text of the page."""
+MAX_PAGE_SPAN_WORDS = 8
+"""Longest exit message, in words, cut from one text of the page (an address such as "53 Station
+Road, Calder Bridge LV3 8AL" has 7)."""
+MAX_LISTED = 4
+"""Most consecutive short texts of the page joined into one exit message ("security, testing")."""
+LISTED_WORDS = 3
+"""Longest text, in words, that such a list takes."""
 SMALL_NUMBERS = tuple(str(n) for n in range(11))
 """Exit messages always allowed besides the spans: counts the page may not spell out."""
 DESCRIPTION_CHARS = 80
 """The `# Element:` line holds at most this much of the element's text (as the oracle writes it)."""
 OUTER_PUNCTUATION = "\"'`“”‘’.,;:!?()[]{}<>"
+QUOTES = "\"'`“”‘’"
 SPLIT_AT = re.compile(r"[/#$]")
 TYPABLE_INPUTS = frozenset({"", "text", "search", "email", "number", "password", "tel", "url",
                             "date", "datetime-local", "month", "time", "week"})  # fmt: skip
@@ -97,6 +103,15 @@ def describe(el: Element) -> str | None:
     return testid
 
 
+def unquote(span: str) -> str:
+    """A quoted span without its quotes, keeping the punctuation inside them: the title of
+    `Downvote the post "Is it worth it?".` is `Is it worth it?` (`strip` would drop the `?`)."""
+    core = span.rstrip(".,;:!?)")
+    if len(core) > 2 and core[0] in QUOTES and core[-1] in QUOTES:
+        return core[1:-1].strip()
+    return span
+
+
 def spans(text: str, max_words: int = MAX_SPAN_WORDS) -> set[str]:
     """Word-boundary spans of `text` of up to `max_words` words; each also with its outer quotes and
     punctuation stripped; and the parts of each word split at `/`, `#` and `$`."""
@@ -107,6 +122,7 @@ def spans(text: str, max_words: int = MAX_SPAN_WORDS) -> set[str]:
             span = " ".join(words[i:j])
             out.add(span)
             out.add(span.strip(OUTER_PUNCTUATION))
+            out.add(unquote(span))
         for part in SPLIT_AT.split(words[i]):
             out.add(part.strip(OUTER_PUNCTUATION))
     out.discard("")
@@ -164,6 +180,7 @@ def phrase_spans(text: str, max_words: int = MAX_SPAN_WORDS) -> set[str]:
         span = " ".join(words[i:j])
         out.add(span)
         out.add(span.strip(OUTER_PUNCTUATION))
+        out.add(unquote(span))
 
     starts = [i for i in range(len(words)) if i == 0 or unit[i] != unit[i - 1]]
     ends = {j for j in range(1, len(words) + 1) if j == len(words) or unit[j] != unit[j - 1]}
@@ -193,6 +210,20 @@ def phrase_spans(text: str, max_words: int = MAX_SPAN_WORDS) -> set[str]:
     return {s for s in out if _callable_safe(s)}
 
 
+def listed(texts: list[str]) -> set[str]:
+    """Runs of 2 to MAX_LISTED consecutive short texts of the page, joined by ", ": the answer to
+    "which labels" or "who is assigned" lists what the page shows one element at a time."""
+    kept = [t for t in texts if any(c.isalnum() for c in t)]  # "×" buttons between labels
+    short = [" ".join(t.split()) if len(t.split()) <= LISTED_WORDS else None for t in kept]
+    out: set[str] = set()
+    for i in range(len(short)):
+        for j in range(i + 2, min(i + MAX_LISTED, len(short)) + 1):
+            if None in short[i:j]:
+                break
+            out.add(", ".join(short[i:j]))  # type: ignore[arg-type]
+    return {s for s in out if _callable_safe(s)}
+
+
 def _callable_safe(text: str) -> bool:
     lowered = text.lower()
     return not any(key in lowered for key in _CALL_KEYS)
@@ -209,6 +240,21 @@ def _typable(el: Element) -> bool:
     return el.tag == "input" and el.attrs.get("type", "").lower() in TYPABLE_INPUTS
 
 
+MIN_OPTION_PART = 3
+"""Shortest instruction phrase offered as a part of an option's text."""
+
+
+def select_arguments(options: list[str], phrases: set[str]) -> list[str]:
+    """A select's option texts, then the instruction's phrases found inside one of them (the
+    executor picks the first option that contains the text: "Flat Rate" picks "Flat Rate ($5)")."""
+    lowered = [o.lower() for o in options]
+    parts = sorted(
+        p for p in phrases
+        if len(p) >= MIN_OPTION_PART and p not in options and any(p.lower() in o for o in lowered)
+    )  # fmt: skip
+    return list(dict.fromkeys(options)) + parts
+
+
 def element_actions(el: Element, arguments: set[str]) -> list[str]:
     """Every call on `el`, each bare and after the `# Element:` line the oracle writes."""
     eid = quote(el.id)
@@ -218,7 +264,7 @@ def element_actions(el: Element, arguments: set[str]) -> list[str]:
             calls.append(f'do(action="Type", argument={quote(arg)}, element={eid})')
             calls.append(f'do(action="Search", argument={quote(arg)}, element={eid})')
     if el.tag == "select":
-        for option in filter(_callable_safe, dict.fromkeys(el.options)):
+        for option in filter(_callable_safe, select_arguments(el.options, arguments)):
             calls.append(
                 f'do(action="Select Dropdown Option", argument={quote(option)}, element={eid})'
             )
@@ -247,6 +293,7 @@ def valid_actions(
     """
     elements, texts = page_elements(html)
     page = set().union(*(spans(t, MAX_PAGE_SPAN_WORDS) for t in texts)) if texts else set()
+    answers = page | listed(texts)
     if arguments not in ARGUMENTS:
         raise ValueError(f"arguments must be one of {', '.join(ARGUMENTS)}, got {arguments!r}")
     instruction = spans(intent)
@@ -255,6 +302,6 @@ def valid_actions(
     out: set[str] = {f'do(action="{name}")' for name in BARE_ACTIONS}
     for el in elements:
         out.update(element_actions(el, typed))
-    for message in {"", *SMALL_NUMBERS, *instruction, *page} - (set() if empty_exit else {""}):
+    for message in {"", *SMALL_NUMBERS, *instruction, *answers} - (set() if empty_exit else {""}):
         out.add(f"exit(message={quote(message)})")
     return sorted(out)

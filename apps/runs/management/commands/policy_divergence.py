@@ -1,5 +1,9 @@
 """`python manage.py policy_divergence --run ID [--phase N] [--examples K] [--json]`: where the run's
-evaluation episodes first left the oracle's path on the same test tasks (`apps.runs.divergence`)."""
+evaluation episodes first left the oracle's path on the same test tasks (`apps.runs.divergence`).
+
+`--coverage [--purpose demo|heldout]` instead counts the oracle's steps that the run's valid-action
+set (`rollout.decoding="valid_actions"`) holds: the tasks a policy could not solve along the
+oracle's path however well it chose."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.runs.divergence import DivergenceError, divergence_report
+from apps.runs.divergence import DivergenceError, divergence_report, valid_action_coverage
 from apps.runs.models import Run
 from trainer.bench.divergence import CLASSES
 
@@ -23,11 +27,33 @@ class Command(BaseCommand):
         parser.add_argument("--templates", type=int, default=15,
                             help="templates listed in the text report, most failed first")  # fmt: skip
         parser.add_argument("--json", action="store_true")
+        parser.add_argument("--coverage", action="store_true",
+                            help="the oracle's steps the valid-action set holds, instead")  # fmt: skip
+        parser.add_argument("--purpose", choices=("demo", "heldout"), default="demo",
+                            help="--coverage of phase 0's demonstrations or of the held-out test tasks")  # fmt: skip
 
     def handle(self, *args, run, phase, examples, templates, json: bool, **options):
         found = Run.objects.filter(pk=run).first()
         if found is None:
             raise CommandError(f"no run {run}")
+        if options["coverage"]:
+            try:
+                cover = valid_action_coverage(found, options["purpose"])
+            except DivergenceError as exc:
+                raise CommandError(str(exc)) from None
+            if json:
+                self.stdout.write(_dumps(cover))
+                return
+            self.stdout.write(
+                f"run {cover['run']}, {cover['purpose']}: {cover['steps_outside']} of "
+                f"{cover['steps']} oracle steps are outside the valid-action set; "
+                f"{cover['tasks_with_a_step_outside']} of {cover['tasks']} tasks have one"
+            )
+            for kind, n in cover["outside_by_kind"].items():
+                self.stdout.write(f"  {kind:<24} {n:>5} of {cover['steps_by_kind'][kind]}")
+            for template, n in list(cover["outside_by_template"].items())[:templates]:
+                self.stdout.write(f"  {n:>4}  {template[:90]}")
+            return
         try:
             report = divergence_report(found, phase, max(examples, 0))
         except DivergenceError as exc:
