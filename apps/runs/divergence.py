@@ -6,7 +6,7 @@ from __future__ import annotations
 from apps.rollouts.models import Step, Trajectory
 from apps.runs.models import Run
 from sandbox.oracle import is_waiting_step
-from trainer.bench.divergence import first_divergence, summarise
+from trainer.bench.divergence import final_call, first_divergence, summarise
 
 
 class DivergenceError(ValueError):
@@ -92,7 +92,7 @@ def valid_action_coverage(run: Run, purpose: str = Trajectory.Purpose.DEMO) -> d
             kind = action.kind.value if isinstance(action, Action) else "unparsed"
             allowed = set(valid_actions(intent, step.observation, arguments=r.arguments,
                                         empty_exit=not question))  # fmt: skip
-            call = step.response.strip().splitlines()[-1].strip() if step.response.strip() else ""
+            call = final_call(step.response)
             kinds[kind] += 1
             if step.response.strip() in allowed or call in allowed:
                 continue

@@ -43,7 +43,7 @@ class Divergence:
         return asdict(self)
 
 
-def _call(response: str) -> str:
+def final_call(response: str) -> str:
     """The response's last line: the call itself, without the `# Element:` comment."""
     lines = [line for line in response.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
@@ -59,9 +59,9 @@ def first_divergence(policy: Sequence[str], oracle: Sequence[str], solved: bool)
         return Divergence("solved", None)
     for i, wanted in enumerate(oracle):
         if i >= len(policy):
-            return Divergence("stopped", i, "", _call(wanted))
+            return Divergence("stopped", i, "", final_call(wanted))
         got, gold = parse_action(policy[i]), parse_action(wanted)
-        said, meant = _call(policy[i]), _call(wanted)
+        said, meant = final_call(policy[i]), final_call(wanted)
         if not isinstance(gold, Action):  # an oracle step that does not parse: nothing to compare
             return Divergence("beyond", i, said, meant, "the oracle's step does not parse")
         if not isinstance(got, Action):
@@ -74,7 +74,7 @@ def first_divergence(policy: Sequence[str], oracle: Sequence[str], solved: bool)
             cls = "answer" if gold.kind == Kind.EXIT else "argument"
             return Divergence(cls, i, said, meant)
     return Divergence(
-        "beyond", len(oracle), _call(policy[len(oracle)]) if len(policy) > len(oracle) else ""
+        "beyond", len(oracle), final_call(policy[len(oracle)]) if len(policy) > len(oracle) else ""
     )
 
 
