@@ -220,6 +220,10 @@ class SftSection:
     demos_per_template: int = 4
     """Phase 0 demonstrates at least this many train tasks of every template (all of a template's
     when it has fewer), even beyond demo_tasks, which then tops the set up template by template."""
+    prompt_weight: float = 0.0
+    """Weight of a language-modelling loss on the prompt's tokens beside the action's (0 = the
+    paper's SFT, actions only). Used by every policy fine-tune on demonstrations (SFT, SFT
+    continued, filtered BC), never by the ORM."""
 
 
 @dataclass(frozen=True)
@@ -566,6 +570,7 @@ RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("actor.ref_conf_positive", 0.0, 1.0), ("actor.ref_conf_negative", 0.0, 1.0),
     ("actor.huber_delta", 0.0, None),
     ("sft.lr", 0.0, None), ("sft.warmup_ratio", 0.0, 1.0), ("sft.epochs", 1, None),
+    ("sft.prompt_weight", 0.0, None),
     ("replay.cap_ratio", 0.0, None),
     ("curriculum.tasks_per_phase", 0, None), ("curriculum.seeds_per_call", 1, None),
     ("curriculum.calls_per_site", 1, None), ("curriculum.dedupe_threshold", 0.0, 1.0),

@@ -6,6 +6,7 @@ from torch.testing import assert_close
 from trainer.learn.losses import (
     critic_loss,
     paper_advantages,
+    prompt_lm_loss,
     released_advantages,
     sequence_logprobs,
     sft_loss,
@@ -38,6 +39,20 @@ def test_sft_is_the_token_mean_nll_over_action_tokens():
     loss, metrics = sft_loss(token_lp, action_mask)
     assert_close(loss, torch.tensor(2.0))
     assert metrics["tokens"] == 3
+
+
+def test_the_prompt_loss_is_the_token_mean_nll_over_real_prompt_tokens_only():
+    # Targets: position 1 (prompt, token 2), 2 (action, token 1: left out), 3 (padding: left out).
+    logits = torch.tensor([[[0.0, 0.0, math.log(2.0)], [0.0, 0.0, 0.0], [1.0, 2.0, 3.0],
+                            [0.0, 0.0, 0.0]]])  # fmt: skip
+    input_ids = torch.tensor([[0, 2, 1, 0]])
+    attention = torch.tensor([[1, 1, 1, 0]])
+    action_mask = torch.tensor([[0, 0, 1, 0]])
+    loss, metrics = prompt_lm_loss(logits, input_ids, attention, action_mask)
+    assert_close(loss, torch.tensor(-math.log(0.5)))
+    assert metrics["prompt_tokens"] == 1.0
+    none, metrics = prompt_lm_loss(logits, input_ids, torch.tensor([[1, 0, 0, 0]]), action_mask)
+    assert none.item() == 0.0 and metrics["prompt_tokens"] == 0.0
 
 
 def test_paper_advantage_mixes_next_step_and_final_step_estimates():

@@ -34,6 +34,19 @@ def test_sft_steps_lower_the_loss_and_move_every_parameter(tmp_path, steps, sft_
     assert changed and all(changed.values()), [n for n, c in changed.items() if not c]
 
 
+def test_a_prompt_weight_adds_the_prompt_loss_and_lowers_it(tmp_path, steps, sft_dir):
+    metrics = []
+    config = tiny_config(**{"sft.epochs": 3, "sft.prompt_weight": 0.5})
+    result = train_sft(config, steps, tmp_path / "sft", init=sft_dir, on_step=metrics.append)
+    assert result["done"] and all(m["prompt_tokens"] > m["tokens"] for m in metrics)
+    assert metrics[-1]["loss/prompt"] < metrics[0]["loss/prompt"]
+    for m in metrics:  # the step's loss is the action loss plus half the prompt loss
+        assert m["loss"] == pytest.approx(m["loss/sft"] + 0.5 * m["loss/prompt"], rel=1e-4)
+    plain = []
+    train_sft(tiny_config(), steps, tmp_path / "plain", init=sft_dir, on_step=plain.append)
+    assert all("loss/prompt" not in m for m in plain)
+
+
 @pytest.mark.parametrize("objective", ["webrl_released", "webrl_paper", "sft"])
 def test_one_actor_update_moves_every_trainable_parameter(
     tmp_path, steps, sft_dir, critic_dir, objective

@@ -41,6 +41,25 @@ def sft_loss(token_lp: torch.Tensor, action_mask: torch.Tensor) -> tuple[torch.T
     return loss, {"loss/sft": loss.item(), "tokens": n.item()}
 
 
+def prompt_lm_loss(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    action_mask: torch.Tensor,
+) -> tuple[torch.Tensor, Metrics]:
+    """Token-mean next-token NLL over the prompt's tokens (not §1.6: `sft.prompt_weight`).
+
+    A target counts when it is a real token (attention 1) outside the action; 0 when there is none.
+    """
+    mask = attention_mask[:, 1:].bool() & ~action_mask[:, 1:].bool()  # [B, T-1]
+    if not mask.any():
+        zero = logits.sum() * 0.0
+        return zero, {"loss/prompt": 0.0, "prompt_tokens": 0.0}
+    picked = logits[:, :-1][mask].float()  # [N, V]
+    loss = F.cross_entropy(picked, input_ids[:, 1:][mask])
+    return loss, {"loss/prompt": loss.item(), "prompt_tokens": float(mask.sum().item())}
+
+
 def paper_advantages(
     values: torch.Tensor,
     next_values: torch.Tensor,

@@ -188,6 +188,7 @@ def train_orm(
     result = train_sft(
         sized, records, out_dir, init=init or (o.model or None), on_step=on_step, should_stop=should_stop,
         resume=resume, lr=o.lr, epochs=o.epochs, schedule=o.schedule, warmup_ratio=o.warmup_ratio,
+        prompt_weight=0.0,
     )  # fmt: skip
     result["orm/train_examples"] = float(len(records))
     result["orm/train_yes"] = float(sum(r["action"] == "YES" for r in records))

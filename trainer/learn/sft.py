@@ -24,7 +24,7 @@ from trainer.learn.engine import (
     model_saver,
     repeat_epochs,
 )
-from trainer.learn.losses import sft_loss, token_logprobs
+from trainer.learn.losses import prompt_lm_loss, sft_loss, token_logprobs
 from trainer.learn.models import build_tiny_llama, load_causal_lm, load_tokenizer
 from trainer.learn.tokenizer import pad_id, train_tokenizer
 
@@ -74,8 +74,14 @@ def train_sft(
     epochs: int | None = None,
     schedule: str | None = None,
     warmup_ratio: float | None = None,
+    prompt_weight: float | None = None,
 ) -> dict[str, Any]:
-    """Token-mean NLL of prompt → action + EOT over step records (§1.2 SFT); the ORM reuses it."""
+    """Token-mean NLL of prompt → action + EOT over step records (§1.2 SFT); the ORM reuses it.
+
+    `prompt_weight` (default `sft.prompt_weight`; the ORM passes 0) adds that much of the prompt
+    tokens' own language-modelling loss.
+    """
+    weight = config.sft.prompt_weight if prompt_weight is None else prompt_weight
 
     checkpoint = latest_checkpoint(out_dir) if resume else None
     model, tokenizer = policy_loader(config, checkpoint or init, records)
@@ -111,9 +117,16 @@ def train_sft(
         logits = engine.model(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
         ).logits
-        return sft_loss(
+        loss, metrics = sft_loss(
             token_logprobs(logits, batch["input_ids"], batch["action_mask"]), batch["action_mask"]
         )
+        if weight > 0:
+            lm, lm_metrics = prompt_lm_loss(
+                logits, batch["input_ids"], batch["attention_mask"], batch["action_mask"]
+            )
+            loss = loss + weight * lm
+            metrics = {**metrics, **lm_metrics}
+        return loss, metrics
 
     return fit(
         engine, micro, loss_fn, on_step=on_step, should_stop=should_stop, count_tokens=count_tokens
