@@ -274,6 +274,11 @@ class EngineSection:
     """DeepSpeed: offload parameters and optimizer state to CPU (§1.6)."""
     micro_batch: int = 1
     """Sequences per forward pass (code: 1 per GPU)."""
+    length_window: int = 64
+    """SFT and ORM training sort each window of this many shuffled sequences by length before
+    cutting it into micro-batches (whose order is then shuffled), so a micro-batch pads less;
+    0 or 1 keeps the shuffled order. On a demo-cpu phase 0's 2,607 records (2 epochs, batches of
+    4) padding fell from 26.5% to 2.8% of the tokens computed (4.55M -> 3.44M)."""
     grad_accum: int = 16
     """Micro-batches per optimizer step; global batch = micro_batch × grad_accum × world size (paper 128)."""
     max_seq_len: int = 16384
@@ -574,7 +579,7 @@ RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("replay.cap_ratio", 0.0, None),
     ("curriculum.tasks_per_phase", 0, None), ("curriculum.seeds_per_call", 1, None),
     ("curriculum.calls_per_site", 1, None), ("curriculum.dedupe_threshold", 0.0, 1.0),
-    ("engine.zero_stage", 0, 3), ("engine.weight_decay", 0.0, None),
+    ("engine.zero_stage", 0, 3), ("engine.length_window", 0, None), ("engine.weight_decay", 0.0, None),
     ("engine.max_grad_norm", 0.0, None), ("engine.keep_step_checkpoints", 0, None),
     ("eval.temperature", 0.0, None), ("eval.max_tokens", 1, None),
 )  # fmt: skip

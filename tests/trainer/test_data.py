@@ -230,3 +230,25 @@ def test_collate_pads_on_the_right_with_masks(tok):
 
 def test_wrap_tokenizer_needs_no_network(tok):
     assert wrap_tokenizer(tok.backend_tokenizer).pad_token is not None
+
+
+def test_length_grouped_batches_keep_every_example_once_and_pad_less():
+    import random as _random
+
+    from trainer.learn.data import Example, batches, length_grouped_batches
+
+    rng = _random.Random(0)
+    examples = [Example(list(range(rng.randint(5, 500))), []) for _ in range(256)]
+
+    def padded(groups):
+        return sum(max(len(e.input_ids) for e in g) * len(g) for g in groups)
+
+    grouped = length_grouped_batches(examples, 4, 64, seed=0)
+    assert sorted(id(e) for g in grouped for e in g) == sorted(id(e) for e in examples)
+    assert all(len(g) == 4 for g in grouped)
+    assert padded(grouped) < 0.8 * padded(batches(examples, 4))
+    # within a window the batches come from one sorted run: no two overlap in length
+    first = sorted(grouped[:16], key=lambda g: len(g[0].input_ids))
+    for a, b in zip(first, first[1:]):
+        assert len(a[-1].input_ids) <= len(b[0].input_ids)
+    assert length_grouped_batches(examples, 4, 1, seed=0) == batches(examples, 4)

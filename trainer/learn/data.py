@@ -8,6 +8,7 @@ action always fits in max_seq_len (the paper cuts on the right at 16k tokens, ne
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,3 +236,21 @@ def step_examples(tokenizer, records: Sequence[dict[str, Any]], max_seq_len: int
 
 def batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def length_grouped_batches(
+    examples: Sequence[Example], size: int, window: int, seed: int
+) -> list[Sequence[Example]]:
+    """Micro-batches of `size` that pad less: each window of `window` examples (in the given,
+    already shuffled order) sorted by length, cut into batches, those batches shuffled; `window`
+    <= 1 gives plain `batches`. Every example is kept exactly once."""
+    if window <= 1:
+        return batches(examples, size)
+    rng = random.Random(seed)
+    out: list[Sequence[Example]] = []
+    for start in range(0, len(examples), window):
+        chunk = sorted(examples[start : start + window], key=lambda e: len(e.input_ids))
+        group = batches(chunk, size)
+        rng.shuffle(group)
+        out.extend(group)
+    return out

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from trainer.config import RunConfig
-from trainer.learn.data import action_ids_for, batches, collate, tokenize_example
+from trainer.learn.data import action_ids_for, collate, length_grouped_batches, tokenize_example
 from trainer.learn.engine import (
     Engine,
     OnStep,
@@ -94,9 +94,11 @@ def train_sft(
     pad = pad_id(tokenizer)
     micro = [
         collate(b, pad)
-        for b in batches(
+        for b in length_grouped_batches(
             repeat_epochs(examples, epochs or config.sft.epochs, config.seed),
             config.engine.micro_batch,
+            config.engine.length_window,
+            config.seed,
         )
     ]
     engine = Engine(
