@@ -249,6 +249,6 @@ def test_length_grouped_batches_keep_every_example_once_and_pad_less():
     assert padded(grouped) < 0.8 * padded(batches(examples, 4))
     # within a window the batches come from one sorted run: no two overlap in length
     first = sorted(grouped[:16], key=lambda g: len(g[0].input_ids))
-    for a, b in zip(first, first[1:]):
+    for a, b in zip(first, first[1:], strict=False):
         assert len(a[-1].input_ids) <= len(b[0].input_ids)
     assert length_grouped_batches(examples, 4, 1, seed=0) == batches(examples, 4)
